@@ -1,0 +1,81 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+# The Lambda runtime version (python3.13): pyenv's copy if there is one, else python3.13 on PATH.
+PYTHON313 ?= $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python))),$(shell command -v python3.13))
+UV_VERSION := 0.13.8
+SAM_CLI_VERSION := 1.170.0
+
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+PY := $(VENV)/bin/python
+
+# Fake credentials and a region: nothing here may reach real AWS.
+export AWS_ACCESS_KEY_ID := testing
+export AWS_SECRET_ACCESS_KEY := testing
+export AWS_DEFAULT_REGION := us-east-1
+export AWS_REGION := us-east-1
+unexport AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+export SAM_CLI_TELEMETRY := 0
+# sam build looks for python3.13 on PATH; the project venv provides it.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup lint validate build test test-unit test-template test-integration clean
+
+help:
+	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
+	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam)"
+	@echo "make clean  - remove venvs and build output"
+
+$(UV):
+	@test -n "$(PYTHON313)" || { echo "error: Python 3.13 not found (pyenv or python3.13 on PATH)" >&2; exit 1; }
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python "$(PYTHON313)" --quiet
+	@touch $@
+
+$(SAM): $(UV)
+	$(UV) venv --quiet --python "$(PYTHON313)" $(SAM_VENV)
+	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+
+setup: $(VENV)/.synced $(SAM)
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: $(VENV)/.synced $(SAM)
+	$(SAM) validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+
+build: $(VENV)/.synced $(SAM)
+	$(SAM) build --cached
+
+# pytest exits 5 when it collects nothing: that fails the target loudly, like any other failure.
+define run_tier
+	@echo "== pytest $(1)"
+	@$(PY) -m pytest $(1) -q || { rc=$$?; [ $$rc -eq 5 ] && echo "error: no tests collected in $(1)" >&2; exit $$rc; }
+endef
+
+test-unit: $(VENV)/.synced
+	$(call run_tier,tests/unit)
+
+test-template: $(VENV)/.synced
+	$(call run_tier,tests/template)
+
+test-integration: $(VENV)/.synced
+	$(call run_tier,tests/integration)
+
+test: lint validate build test-unit test-template test-integration
+
+clean:
+	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,88 @@
+"""Signing keys from Secrets Manager: AWSCURRENT then AWSPREVIOUS, cached per container."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fstriage.adapters import aws
+from fstriage.core.errors import ConfigurationError, DependencyUnavailable
+from fstriage.core.ports import SigningKeys
+from fstriage.core.refresh import CachedValue
+
+# Codes that mean the deployment is wrong, not that the store is briefly down.
+_CONFIGURATION_CODES = {
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "InvalidRequestException",
+}
+
+
+class SecretsManagerSigningKeys:
+    """The secret is JSON: `{"signing_secret": "...", "stream_token": "..."}` (stream_token optional)."""
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        cache_seconds: float = 300,
+        min_refresh_seconds: float = 60,
+        client: Any = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._secret_id = secret_id
+        self._client = client
+        extra = {"clock": clock} if clock else {}
+        self._cache = CachedValue(
+            self._load, ttl_seconds=cache_seconds, min_refresh_seconds=min_refresh_seconds, **extra
+        )
+
+    def current(self) -> SigningKeys:
+        return self._cache.get()
+
+    def refreshed(self) -> SigningKeys | None:
+        return self._cache.force()
+
+    def _load(self) -> SigningKeys:
+        current = self._read("AWSCURRENT")
+        if current is None:
+            raise ConfigurationError("the signing secret has no AWSCURRENT value")
+        versions = [current]
+        previous = self._read("AWSPREVIOUS")
+        if previous is not None:
+            versions.append(previous)
+        signing = tuple(value for value in (_field(v, "signing_secret") for v in versions) if value)
+        if not signing:
+            raise ConfigurationError("the signing secret has no signing_secret value")
+        tokens = tuple(value for value in (_field(v, "stream_token") for v in versions) if value)
+        return SigningKeys(signing_secrets=signing, stream_tokens=tokens)
+
+    def _read(self, stage: str) -> dict[str, Any] | None:
+        secrets = self._client or aws.client("secretsmanager")
+        try:
+            response = secrets.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
+        except ClientError as error:
+            code = aws.error_code(error)
+            if stage == "AWSPREVIOUS" and code == "ResourceNotFoundException":
+                return None  # never rotated: there is no previous version
+            if code in _CONFIGURATION_CODES:
+                raise ConfigurationError(f"cannot read the signing secret ({code})") from None
+            raise DependencyUnavailable("secrets") from None
+        except BotoCoreError:
+            raise DependencyUnavailable("secrets") from None
+        try:
+            document = json.loads(response.get("SecretString") or "")
+        except ValueError:
+            raise ConfigurationError(f"the signing secret's {stage} value is not JSON") from None
+        if not isinstance(document, dict):
+            raise ConfigurationError(f"the signing secret's {stage} value is not a JSON object")
+        return document
+
+
+def _field(document: dict[str, Any], key: str) -> str | None:
+    value = document.get(key)
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,31 @@
+"""The investigation queue (SQS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fstriage.adapters import aws
+from fstriage.core.errors import DependencyUnavailable
+
+
+class SqsRequestQueue:
+    def __init__(self, queue_url: str, *, client: Any = None) -> None:
+        self._queue_url = queue_url
+        self._client = client
+
+    def send(self, body: str, *, attributes: dict[str, str], delay_seconds: int = 0) -> str:
+        sqs = self._client or aws.client("sqs")
+        try:
+            response = sqs.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=body,
+                DelaySeconds=delay_seconds,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+        except (ClientError, BotoCoreError):
+            raise DependencyUnavailable("queue") from None
+        return str(response["MessageId"])

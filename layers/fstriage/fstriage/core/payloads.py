@@ -1,0 +1,250 @@
+"""Fullstory webhook payloads -> what to do with them.
+
+System webhooks arrive as `{"eventName": ..., "version": 1, "data": {...}}`. Streams arrive as a
+field-mapped object that the customer designs in Fullstory; we accept the documented variable names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fstriage.core.errors import PayloadError
+from fstriage.core.request import Alert, Subject, Trigger, TriggerKind, Window, isoformat
+from fstriage.core.session_ids import normalise_session_id
+
+MAX_TEXT_CHARS = 1000
+MAX_PROPERTIES = 50
+MAX_PROPERTY_CHARS = 200
+_ALERT_PERIODS = {"DAILY": timedelta(days=1), "WEEKLY": timedelta(days=7), "MONTHLY": timedelta(days=30)}
+_SEGMENT_IN_URL = re.compile(r"/segments/([^/?#]+)")
+_SESSION_EVENTS: dict[str, TriggerKind] = {"note.created": "note", "recording.event.custom": "custom_event"}
+_ALERT_EVENTS: dict[str, TriggerKind] = {
+    "segment.trend.alert": "segment_alert",
+    "metric.alert": "metric_alert",
+}
+# Verified, but nothing to investigate.
+_ACKNOWLEDGED_EVENTS = {"segment.created"}
+
+
+@dataclass(frozen=True, slots=True)
+class Investigate:
+    trigger: Trigger
+    subject: Subject
+    window: Window
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """Answer without queueing: the `test` button (200), or an event we do not investigate (202)."""
+
+    status: int
+    outcome: str
+    reason: str
+
+
+def interpret_system_event(
+    document: dict[str, Any], *, received_at: datetime, lookback: timedelta
+) -> Investigate | Acknowledge:
+    event_name = document.get("eventName")
+    if not isinstance(event_name, str) or not event_name:
+        raise PayloadError("eventName must be a non-empty string")
+    data = document.get("data")
+    if event_name == "test":
+        return Acknowledge(status=200, outcome="test", reason="test_event")
+    if not isinstance(data, dict):
+        raise PayloadError("data must be an object")
+    if event_name in _ALERT_EVENTS:
+        return _alert(_ALERT_EVENTS[event_name], event_name, data, received_at, lookback)
+    if event_name in _SESSION_EVENTS:
+        return _session_event(_SESSION_EVENTS[event_name], event_name, data, received_at, lookback)
+    reason = "not_investigated" if event_name in _ACKNOWLEDGED_EVENTS else "unsupported_event"
+    return Acknowledge(status=202, outcome="ignored", reason=reason)
+
+
+def interpret_stream_event(
+    document: dict[str, Any], *, received_at: datetime, lookback: timedelta
+) -> Investigate:
+    """A Streams delivery: it must name a session or a user, flat or under `session`/`user`."""
+    session = _nested(document, "session")
+    user = _nested(document, "user")
+    raw_session = next(
+        (
+            value
+            for value in (
+                _optional_str(document, "app_url_session") or _optional_str(session, "app_url_session"),
+                _optional_str(document, "client_session_id") or _optional_str(session, "client_session_id"),
+                _optional_str(document, "session_id") or _optional_str(session, "session_id"),
+            )
+            if value
+        ),
+        None,
+    )
+    subject = Subject(
+        session_ids=(normalise_session_id(raw_session),) if raw_session else (),
+        uid=_optional_str(document, "user_id") or _optional_str(user, "user_id"),
+        email=_optional_str(document, "user_email") or _optional_str(user, "user_email"),
+    )
+    if subject.is_empty:
+        raise PayloadError("stream payload names no session or user", reason="no_subject")
+    occurred = _moment(document.get("event_time"), fallback=received_at)
+    stream = _nested(document, "stream")
+    name = _optional_str(document, "stream_name") or _optional_str(stream, "name")
+    trigger = Trigger(
+        kind="stream",
+        source="stream",
+        event_name="stream",
+        event_id=None,
+        occurred_at=isoformat(occurred),
+        text=_clip(name),
+        properties=_flat_properties(
+            {key: document.get(key) for key in ("event_type", "url", "page_name", "target_text")}
+        ),
+    )
+    return Investigate(trigger=trigger, subject=subject, window=_window_ending(occurred, lookback))
+
+
+def _alert(
+    kind: TriggerKind, event_name: str, data: dict[str, Any], received_at: datetime, lookback: timedelta
+) -> Investigate:
+    config = data.get("alertConfig")
+    if not isinstance(config, dict):
+        raise PayloadError("data.alertConfig must be an object")
+    occurred = _moment(data.get("timestamp"), fallback=received_at)
+    duration = _optional_str(config, "duration")
+    segment_url = _optional_str(config, "segmentUrl")
+    segment_match = _SEGMENT_IN_URL.search(segment_url or "")
+    alert = Alert(
+        name=_optional_str(config, "alertName") or _optional_str(config, "segmentName"),
+        description=_clip(_optional_str(config, "description") or _optional_str(config, "alertDescription")),
+        url=_optional_str(config, "alertUrl"),
+        notification_url=_optional_str(data, "notificationUrl"),
+        value=_optional_number(data, "value"),
+        threshold=_optional_scalar(config, "threshold"),
+        direction=_optional_str(config, "direction"),
+        duration=duration,
+        segment_id=segment_match.group(1) if segment_match else None,
+        segment_name=_optional_str(config, "segmentName"),
+        segment_url=segment_url,
+        metric_name=_optional_str(config, "metricName"),
+        metric_url=_optional_str(config, "metricUrl"),
+    )
+    if kind == "segment_alert" and not (alert.segment_url or alert.segment_name):
+        raise PayloadError("data.alertConfig names no segment (segmentUrl or segmentName)")
+    if kind == "metric_alert" and not (alert.metric_name or alert.name):
+        raise PayloadError("data.alertConfig names no metric (metricName or alertName)")
+    trigger = Trigger(
+        kind=kind,
+        source="system_webhook",
+        event_name=event_name,
+        event_id=_optional_scalar(data, "id"),
+        occurred_at=isoformat(occurred),
+        alert=alert,
+    )
+    period = _ALERT_PERIODS.get((duration or "").upper(), lookback)
+    return Investigate(trigger=trigger, subject=Subject(), window=_window_ending(occurred, period))
+
+
+def _session_event(
+    kind: TriggerKind, event_name: str, data: dict[str, Any], received_at: datetime, lookback: timedelta
+) -> Investigate:
+    session_url = data.get("sessionUrl")
+    if not isinstance(session_url, str) or not session_url:
+        raise PayloadError("data.sessionUrl must be a non-empty string")
+    if kind == "note":
+        occurred = _moment(data.get("notedTime") or data.get("created"), fallback=received_at)
+        text = _optional_str(data, "text")
+        properties: dict[str, str] = {}
+    else:
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise PayloadError("data.name must be a non-empty string")
+        raw_properties = data.get("properties", {})
+        if not isinstance(raw_properties, dict):
+            raise PayloadError("data.properties must be an object")
+        occurred = _moment(data.get("timestamp"), fallback=received_at)
+        text, properties = name, _flat_properties(raw_properties)
+    trigger = Trigger(
+        kind=kind,
+        source="system_webhook",
+        event_name=event_name,
+        event_id=_optional_scalar(data, "id"),
+        occurred_at=isoformat(occurred),
+        text=_clip(text),
+        properties=properties,
+    )
+    subject = Subject(session_ids=(normalise_session_id(session_url),))
+    return Investigate(trigger=trigger, subject=subject, window=_window_ending(occurred, lookback))
+
+
+def _window_ending(end: datetime, period: timedelta) -> Window:
+    return Window(start=isoformat(end - period), end=isoformat(end))
+
+
+def _nested(document: dict[str, Any], key: str) -> dict[str, Any]:
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _optional_str(container: dict[str, Any], key: str) -> str | None:
+    value = container.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{key} must be a string")
+    return value
+
+
+def _optional_scalar(container: dict[str, Any], key: str) -> str | None:
+    value = container.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PayloadError(f"{key} must be a string or a number")
+    return str(value)
+
+
+def _optional_number(container: dict[str, Any], key: str) -> float | None:
+    value = container.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise PayloadError(f"{key} must be a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PayloadError(f"{key} must be a number") from None
+
+
+def _moment(value: Any, *, fallback: datetime) -> datetime:
+    """Fullstory times come as ISO 8601 or epoch seconds/milliseconds; unreadable ones fall back."""
+    if isinstance(value, bool) or value is None:
+        return fallback
+    try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            number = float(value)
+            return datetime.fromtimestamp(number / 1000 if number >= 1e11 else number, tz=UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return fallback
+    return fallback
+
+
+def _clip(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "…"
+
+
+def _flat_properties(raw: dict[str, Any]) -> dict[str, str]:
+    """Scalar properties only, bounded, so a queued request stays small whatever the sender put in."""
+    flat: dict[str, str] = {}
+    for key, value in raw.items():
+        if len(flat) >= MAX_PROPERTIES:
+            break
+        if value is None or isinstance(value, dict | list):
+            continue
+        flat[str(key)[:MAX_PROPERTY_CHARS]] = str(value)[:MAX_PROPERTY_CHARS]
+    return flat

@@ -1,0 +1,53 @@
+"""A time-based cache with a rate limit on forced refreshes (pure; the clock is injected)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class CachedValue[T]:
+    """Holds `load()`'s result for `ttl_seconds`; `force()` reloads at most once per `min_refresh_seconds`.
+
+    The limit stops a flood of forged webhooks from turning into a flood of Secrets Manager calls.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], T],
+        *,
+        ttl_seconds: float,
+        min_refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl = ttl_seconds
+        self._min_refresh = min_refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._loaded_at = float("-inf")
+        self._forced_at = float("-inf")
+
+    def get(self) -> T:
+        with self._lock:
+            if self._value is None or self._clock() - self._loaded_at >= self._ttl:
+                self._reload()
+            assert self._value is not None
+            return self._value
+
+    def force(self) -> T | None:
+        """Reload now, unless a forced reload happened within the limit (then None)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._forced_at < self._min_refresh:
+                return None
+            self._forced_at = now
+            self._reload()
+            assert self._value is not None
+            return self._value
+
+    def _reload(self) -> None:
+        value = self._load()
+        self._value, self._loaded_at = value, self._clock()

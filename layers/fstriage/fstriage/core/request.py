@@ -1,0 +1,155 @@
+"""The investigation request: what the webhook queues and the investigator consumes.
+
+Documented as JSON Schema in `fstriage/schemas/investigation-request.schema.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, cast, get_args
+
+from fstriage.core.errors import PayloadError
+
+SCHEMA_VERSION = 1
+TriggerKind = Literal["segment_alert", "metric_alert", "note", "custom_event", "stream"]
+TriggerSource = Literal["system_webhook", "stream"]
+TRIGGER_KINDS: tuple[str, ...] = get_args(TriggerKind)
+
+
+def isoformat(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_isoformat(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    notification_url: str | None = None
+    value: float | None = None
+    threshold: str | None = None
+    direction: str | None = None
+    duration: str | None = None
+    segment_id: str | None = None
+    segment_name: str | None = None
+    segment_url: str | None = None
+    metric_name: str | None = None
+    metric_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    kind: TriggerKind
+    source: TriggerSource
+    event_name: str
+    event_id: str | None
+    occurred_at: str
+    alert: Alert | None = None
+    # Note text, custom event name or stream name: short, human-written context for the report.
+    text: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    session_ids: tuple[str, ...] = ()
+    uid: str | None = None
+    email: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.session_ids or self.uid or self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: str
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    org_id: str
+    delivery_key: str
+    received_at: str
+    signed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationRequest:
+    request_id: str
+    trigger: Trigger
+    subject: Subject
+    window: Window
+    origin: Origin
+    schema_version: int = SCHEMA_VERSION
+
+    def to_message(self) -> dict[str, Any]:
+        message = asdict(self)
+        message["subject"]["session_ids"] = list(self.subject.session_ids)
+        return message
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_message(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_message(cls, message: Any) -> InvestigationRequest:
+        """Rebuild a request from its queued JSON form; raise PayloadError if it is not one."""
+        try:
+            if message["schema_version"] != SCHEMA_VERSION:
+                raise PayloadError(f"unsupported schema_version {message['schema_version']!r}")
+            trigger = dict(message["trigger"])
+            if trigger["kind"] not in TRIGGER_KINDS:
+                raise PayloadError(f"unknown trigger kind {trigger['kind']!r}")
+            alert = trigger.pop("alert", None)
+            subject = dict(message["subject"])
+            subject["session_ids"] = tuple(subject.get("session_ids") or ())
+            return cls(
+                request_id=str(message["request_id"]),
+                trigger=Trigger(alert=Alert(**alert) if alert else None, **trigger),
+                subject=Subject(**subject),
+                window=Window(**message["window"]),
+                origin=Origin(**message["origin"]),
+            )
+        except PayloadError:
+            raise
+        except (KeyError, TypeError, ValueError) as error:
+            raise PayloadError(f"not an investigation request: {type(error).__name__}") from None
+
+
+def derive_request_id(org_id: str, trigger: Trigger, subject: Subject) -> str:
+    """A stable ID from the business content, so a redelivered or re-signed event maps to one request."""
+    identity: dict[str, Any] = {"org": org_id, "event": trigger.event_name}
+    if trigger.event_id:
+        identity["id"] = trigger.event_id
+    else:
+        identity["trigger"] = asdict(trigger)
+        identity["subject"] = asdict(subject)
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return "req_" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def build_request(
+    *, trigger: Trigger, subject: Subject, window: Window, origin: Origin
+) -> InvestigationRequest:
+    return InvestigationRequest(
+        request_id=derive_request_id(origin.org_id, trigger, subject),
+        trigger=trigger,
+        subject=subject,
+        window=window,
+        origin=origin,
+    )
+
+
+def kind_of(value: str) -> TriggerKind:
+    if value not in TRIGGER_KINDS:
+        raise PayloadError(f"unknown trigger kind {value!r}")
+    return cast(TriggerKind, value)
