@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from fstriage.webhook_app import METRICS_NAMESPACE, WebhookApp
 
 logger = Logger(service="fstriage-webhook")

@@ -27,6 +27,7 @@ _OUTCOME_METRICS = {
     "duplicate": "DeliveryDuplicate",
     "ignored": "DeliveryIgnored",
     "test": "DeliveryTest",
+    "rejected": "DeliveryRejected",
     "unavailable": "DeliveryUnavailable",
     "misconfigured": "ConfigurationError",
 }
@@ -101,13 +102,13 @@ class WebhookApp:
             self._logger.warning("a dependency is unavailable; asked the sender to retry", extra=fields)
         else:
             self._logger.info("webhook answered", extra=fields)
+        self._metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
         if result.outcome == "rejected":
+            # A second, per-reason series, so alarms can tell forged traffic from broken payloads.
             with single_metric(
-                name="DeliveryRejected", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+                name="DeliveryRejectedByReason", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
             ) as metric:
                 metric.add_dimension(name="reason", value=result.reason or "unknown")
-        else:
-            self._metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
 
 
 def _route_name(event: Mapping[str, Any]) -> str:

@@ -1,0 +1,319 @@
+"""The webhook Lambda handler end to end in-process: moto SQS, Secrets Manager and DynamoDB."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import jsonschema
+import pytest
+from moto import mock_aws
+
+from fstriage.adapters import aws
+from fstriage.core.http import HttpRequest, function_url_event
+from fstriage.core.signature import sign
+from tests.support import payloads
+from tests.support.constants import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+
+ROOT = Path(__file__).parents[2]
+REQUEST_SCHEMA = json.loads(
+    (ROOT / "layers/fstriage/fstriage/schemas/investigation-request.schema.json").read_text()
+)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "WebhookFunction"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"
+    aws_request_id: str = "req-1"
+
+
+@dataclass
+class Stack:
+    queue_url: str
+    secret_arn: str
+    table: str
+    env: dict[str, str]
+    secret_reads: list[str] = field(default_factory=list)
+
+    def load_handler(self, monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> ModuleType:
+        for name, value in {**self.env, **overrides}.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        aws.client.cache_clear()
+        secrets = aws.client("secretsmanager")
+        secrets.meta.events.register(
+            "before-call.secrets-manager.GetSecretValue",
+            lambda params, **_: self.secret_reads.append(params.get("VersionStage", "")),
+        )
+        spec = importlib.util.spec_from_file_location(
+            f"webhook_app_{time.monotonic_ns()}", ROOT / "functions/webhook/app.py"
+        )
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        # Powertools keeps one handler per service name across imports; point it at this test's stdout.
+        for log_handler in logging.getLogger("fstriage-webhook").handlers:
+            if isinstance(log_handler, logging.StreamHandler):
+                log_handler.stream = sys.stdout
+        return module
+
+    def queued(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def ledger_items(self) -> list[dict[str, Any]]:
+        return list(boto3.client("dynamodb").scan(TableName=self.table)["Items"])
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="fstriage-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        queue_url = sqs.create_queue(
+            QueueName="fstriage-investigations",
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
+            },
+        )["QueueUrl"]
+        secret_arn = boto3.client("secretsmanager").create_secret(
+            Name="fstriage-signing",
+            SecretString=json.dumps(
+                {"signing_secret": TEST_SIGNING_SECRET, "stream_token": TEST_STREAM_TOKEN}
+            ),
+        )["ARN"]
+        boto3.client("dynamodb").create_table(
+            TableName="fstriage-dedupe",
+            KeySchema=[{"AttributeName": "delivery_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "delivery_key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        env = {
+            "FULLSTORY_ORG_ID": TEST_ORG_ID,
+            "SIGNING_SECRET_ARN": secret_arn,
+            "INVESTIGATION_QUEUE_URL": queue_url,
+            "DEDUPE_TABLE_NAME": "fstriage-dedupe",
+            "POWERTOOLS_METRICS_NAMESPACE": "fstriage",
+            "POWERTOOLS_SERVICE_NAME": "fstriage-webhook",
+        }
+        yield Stack(queue_url=queue_url, secret_arn=secret_arn, table="fstriage-dedupe", env=env)
+        aws.client.cache_clear()
+
+
+def invoke(
+    module: ModuleType, body: bytes, *, signature: str | None, base64_body: bool = False
+) -> dict[str, Any]:
+    headers = {"content-type": "application/json", "user-agent": "Fullstory-Webhooks"}
+    if signature is not None:
+        headers["fullstory-signature"] = signature
+    event = function_url_event(HttpRequest("POST", "/", headers, body, "34.1.2.3"), base64_body=base64_body)
+    response: dict[str, Any] = module.handler(event, LambdaContext())
+    response["json"] = json.loads(response["body"])
+    return response
+
+
+def signed(body: bytes, secret: str = TEST_SIGNING_SECRET) -> str:
+    return sign(secret, body, TEST_ORG_ID)
+
+
+def test_signed_alert_is_queued_as_a_schema_valid_request(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+    body = payloads.encode(payloads.segment_alert())
+    response = invoke(handler, body, signature=signed(body))
+    assert response["statusCode"] == 202
+    assert response["headers"]["content-type"] == "application/json"
+    [message] = stack.queued()
+    jsonschema.validate(message, REQUEST_SCHEMA)
+    assert message["request_id"] == response["json"]["request_id"]
+    assert [item["state"]["S"] for item in stack.ledger_items()] == ["queued"]
+
+
+def test_base64_encoded_bodies_are_verified_on_their_raw_bytes(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+    body = payloads.encode(payloads.note_created()).replace(b'"text": "', b'"text": "caf\xc3\xa9 ')
+    assert invoke(handler, body, signature=signed(body), base64_body=True)["statusCode"] == 202
+    assert stack.queued()[0]["trigger"]["text"].startswith("café")
+
+
+def test_replay_is_200_and_queues_nothing_new(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = stack.load_handler(monkeypatch)
+    body = payloads.encode(payloads.note_created())
+    signature = signed(body)
+    first, second = invoke(handler, body, signature=signature), invoke(handler, body, signature=signature)
+    assert (first["statusCode"], second["statusCode"]) == (202, 200)
+    assert second["json"]["status"] == "duplicate"
+    assert len(stack.queued()) == 1
+
+
+def test_racing_duplicates_queue_once(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two containers with their own caches: the conditional write lets only one queue."""
+    first_container = stack.load_handler(monkeypatch)
+    second_container = stack.load_handler(monkeypatch)
+    body = payloads.encode(payloads.custom_event())
+    signature = signed(body)
+    statuses = sorted(
+        invoke(m, body, signature=signature)["statusCode"] for m in (first_container, second_container)
+    )
+    assert statuses == [200, 202]
+    assert len(stack.queued()) == 1
+
+
+def test_both_secret_versions_work_during_rotation(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.secret_arn, SecretString=json.dumps({"signing_secret": "rotated-secret"})
+    )
+    handler = stack.load_handler(monkeypatch)
+    old_body, new_body = payloads.encode(payloads.note_created()), payloads.encode(payloads.metric_alert())
+    assert invoke(handler, old_body, signature=signed(old_body, TEST_SIGNING_SECRET))["statusCode"] == 202
+    assert invoke(handler, new_body, signature=signed(new_body, "rotated-secret"))["statusCode"] == 202
+
+
+def test_rotation_after_cold_start_is_picked_up_and_refreshes_are_rate_limited(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+    warm = payloads.encode(payloads.metric_alert())
+    assert invoke(handler, warm, signature=signed(warm))["statusCode"] == 202
+    reads_when_warm = len(stack.secret_reads)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.secret_arn, SecretString=json.dumps({"signing_secret": "rotated-secret"})
+    )
+    body = payloads.encode(payloads.note_created())
+    assert invoke(handler, body, signature=signed(body, "rotated-secret"))["statusCode"] == 202
+    reads_after_refresh = len(stack.secret_reads)
+    assert reads_after_refresh > reads_when_warm
+    for attempt in range(20):
+        forged = payloads.encode(payloads.segment_alert(id=f"forged-{attempt}"))
+        assert invoke(handler, forged, signature=signed(forged, "attacker-guess"))["statusCode"] == 401
+    assert len(stack.secret_reads) == reads_after_refresh  # no Secrets Manager call per forged request
+    assert len(stack.queued()) == 2
+
+
+def test_queue_outage_is_503_with_retry_after_and_a_retry_succeeds(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = stack.load_handler(monkeypatch, INVESTIGATION_QUEUE_URL=stack.queue_url + "-missing")
+    body = payloads.encode(payloads.segment_alert())
+    signature = signed(body)
+    outage = invoke(handler, body, signature=signature)
+    assert outage["statusCode"] == 503
+    assert int(outage["headers"]["retry-after"]) > 0
+    assert outage["json"]["error"] == "queue_unavailable"
+    assert stack.ledger_items() == []  # nothing half-recorded
+    recovered = stack.load_handler(monkeypatch)
+    assert invoke(recovered, body, signature=signature)["statusCode"] == 202
+    assert len(stack.queued()) == 1
+
+
+def test_ledger_outage_is_503_and_nothing_is_queued(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = stack.load_handler(monkeypatch, DEDUPE_TABLE_NAME="no-such-table")
+    body = payloads.encode(payloads.segment_alert())
+    response = invoke(handler, body, signature=signed(body))
+    assert (response["statusCode"], response["json"]["error"]) == (503, "ledger_unavailable")
+    assert stack.queued() == []
+
+
+def test_missing_secret_fails_closed_with_500(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = stack.load_handler(monkeypatch, SIGNING_SECRET_ARN=stack.secret_arn + "-gone")
+    body = payloads.encode(payloads.segment_alert())
+    response = invoke(handler, body, signature=signed(body))
+    assert (response["statusCode"], response["json"]["error"]) == (500, "configuration_error")
+    assert stack.queued() == []
+    assert "cannot read the signing secret" in capsys.readouterr().out
+
+
+def test_secret_without_signing_value_fails_closed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.secret_arn, SecretString=json.dumps({"x": "y"})
+    )
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.secret_arn, SecretString=json.dumps({"x": "z"})
+    )
+    handler = stack.load_handler(monkeypatch)
+    body = payloads.encode(payloads.segment_alert())
+    assert invoke(handler, body, signature=signed(body))["statusCode"] == 500
+    assert stack.queued() == []
+
+
+@pytest.mark.parametrize("missing", ["FULLSTORY_ORG_ID", "SIGNING_SECRET_ARN", "INVESTIGATION_QUEUE_URL"])
+def test_missing_setting_is_500_on_every_request_never_a_skip(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    handler = stack.load_handler(monkeypatch, **{missing: None})
+    body = payloads.encode(payloads.segment_alert())
+    for _ in range(2):
+        response = invoke(handler, body, signature=signed(body))
+        assert (response["statusCode"], response["json"]["error"]) == (500, "configuration_error")
+    assert stack.queued() == []
+    assert f"setting {missing} is missing" in capsys.readouterr().out
+
+
+def test_logs_and_metrics_say_what_happened_without_secrets_or_bodies(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+    note = payloads.encode(payloads.note_created())
+    accepted = invoke(handler, note, signature=signed(note))
+    forged_signature = signed(note, "attacker-guess")
+    invoke(handler, note.replace(b"does nothing", b"is broken"), signature=forged_signature)
+    stream_body = json.dumps({"user_email": "jane.doe@example.test", "user_id": "u-1"}).encode()
+    stream_event = function_url_event(
+        HttpRequest(
+            "POST",
+            f"/streams/{TEST_STREAM_TOKEN}",
+            {"content-type": "application/json"},
+            stream_body,
+            "8.35.195.1",
+        )
+    )
+    assert handler.handler(stream_event, LambdaContext())["statusCode"] == 202
+    output = capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    logs = [line for line in lines if "message" in line]
+    metrics = [line for line in lines if "_aws" in line]
+    assert any(log.get("request_id") == accepted["json"]["request_id"] for log in logs)
+    assert any(log.get("outcome") == "rejected" and log.get("reason") == "bad_signature" for log in logs)
+    names = {
+        metric["Name"]
+        for line in metrics
+        for block in line["_aws"]["CloudWatchMetrics"]
+        for metric in block["Metrics"]
+    }
+    assert {"DeliveryAccepted", "DeliveryRejected", "DeliveryRejectedByReason"} <= names
+    assert any(
+        line.get("reason") == "bad_signature" and "DeliveryRejectedByReason" in line for line in metrics
+    )
+    for forbidden in (
+        TEST_SIGNING_SECRET,
+        TEST_STREAM_TOKEN,
+        forged_signature.split("v:")[1],
+        signed(note).split("v:")[1],
+        "Pay now button",
+        "jane.doe@example.test",
+    ):
+        assert forbidden not in output

@@ -1,0 +1,152 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fstriage.core.errors import PayloadError
+from fstriage.core.payloads import Acknowledge, Investigate, interpret_stream_event, interpret_system_event
+from tests.support import payloads
+
+RECEIVED = datetime(2026, 11, 1, 0, 5, tzinfo=UTC)
+LOOKBACK = timedelta(hours=24)
+
+
+def interpret(document: dict[str, Any]) -> Investigate | Acknowledge:
+    return interpret_system_event(document, received_at=RECEIVED, lookback=LOOKBACK)
+
+
+def test_segment_alert_becomes_a_segment_investigation_over_the_alert_period() -> None:
+    decision = interpret(payloads.segment_alert())
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.kind == "segment_alert"
+    assert decision.trigger.event_id == "alert-notification-4417"
+    assert decision.trigger.alert is not None
+    assert decision.trigger.alert.segment_id == "checkout-errors-seg"
+    assert decision.trigger.alert.segment_name == "Checkout errors"
+    assert decision.trigger.alert.value == 42
+    assert decision.window.start == "2026-10-31T00:00:00.000Z"
+    assert decision.window.end == "2026-11-01T00:00:00.000Z"
+    assert decision.subject.is_empty
+
+
+def test_weekly_alert_looks_back_a_week() -> None:
+    document = payloads.segment_alert()
+    document["data"]["alertConfig"]["duration"] = "WEEKLY"
+    decision = interpret(document)
+    assert isinstance(decision, Investigate)
+    assert decision.window.start == "2026-10-25T00:00:00.000Z"
+
+
+def test_metric_alert() -> None:
+    decision = interpret(payloads.metric_alert())
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.kind == "metric_alert"
+    assert decision.trigger.alert is not None
+    assert decision.trigger.alert.metric_name == "Checkout conversion"
+
+
+def test_note_names_its_session_and_keeps_the_text() -> None:
+    decision = interpret(payloads.note_created())
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.kind == "note"
+    assert decision.subject.session_ids == (payloads.API_SESSION_ID,)
+    assert decision.trigger.text == "Customer says the Pay now button does nothing"
+    assert decision.trigger.occurred_at == "2026-10-31T23:58:00.000Z"
+
+
+def test_custom_event_keeps_scalar_properties_only() -> None:
+    decision = interpret(payloads.custom_event())
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.kind == "custom_event"
+    assert decision.trigger.text == "Checkout Failed"
+    assert decision.trigger.properties == {"reason_str": "card_declined", "amount_real": "42.5"}
+
+
+def test_test_event_is_acknowledged_with_200() -> None:
+    decision = interpret({"eventName": "test", "version": 1, "data": {"message": "hi"}})
+    assert decision == Acknowledge(status=200, outcome="test", reason="test_event")
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), [("segment.created", "not_investigated"), ("brand.new", "unsupported_event")]
+)
+def test_verified_but_not_investigated_events_get_202(name: str, reason: str) -> None:
+    decision = interpret({"eventName": name, "version": 1, "data": {}})
+    assert decision == Acknowledge(status=202, outcome="ignored", reason=reason)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {},
+        {"eventName": 5, "data": {}},
+        {"eventName": "", "data": {}},
+        {"eventName": "segment.trend.alert"},  # missing data
+        {"eventName": "segment.trend.alert", "data": []},
+        {"eventName": "segment.trend.alert", "data": {"alertConfig": "x"}},
+        {"eventName": "segment.trend.alert", "data": {"alertConfig": {}}},  # names no segment
+        {"eventName": "segment.trend.alert", "data": {"alertConfig": {"segmentName": 7}}},
+        {"eventName": "segment.trend.alert", "data": {"value": "lots", "alertConfig": {"segmentName": "s"}}},
+        {"eventName": "metric.alert", "data": {"alertConfig": {}}},
+        {"eventName": "note.created", "data": {}},
+        {"eventName": "note.created", "data": {"sessionUrl": 12}},
+        {"eventName": "note.created", "data": {"sessionUrl": "https://app.fullstory.com/ui/o/segments/x"}},
+        {"eventName": "recording.event.custom", "data": {"sessionUrl": payloads.SESSION_URL}},  # no name
+        {
+            "eventName": "recording.event.custom",
+            "data": {"sessionUrl": payloads.SESSION_URL, "name": "x", "properties": []},
+        },
+    ],
+)
+def test_wrong_shapes_are_payload_errors(document: dict[str, Any]) -> None:
+    with pytest.raises(PayloadError):
+        interpret(document)
+
+
+def test_unreadable_timestamps_fall_back_to_receipt_time() -> None:
+    decision = interpret(payloads.segment_alert(timestamp="not a time"))
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.occurred_at == "2026-11-01T00:05:00.000Z"
+
+
+def test_epoch_millisecond_timestamps_are_read() -> None:
+    decision = interpret(payloads.segment_alert(timestamp=1_761_955_200_000))
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.occurred_at == "2025-11-01T00:00:00.000Z"
+
+
+def test_long_text_is_clipped() -> None:
+    document = payloads.note_created()
+    document["data"]["text"] = "x" * 5000
+    decision = interpret(document)
+    assert isinstance(decision, Investigate)
+    assert decision.trigger.text is not None
+    assert len(decision.trigger.text) == 1000
+
+
+@pytest.mark.parametrize(
+    ("document", "sessions", "uid", "email"),
+    [
+        ({"app_url_session": payloads.SESSION_URL}, (payloads.API_SESSION_ID,), None, None),
+        ({"client_session_id": "1:2"}, ("1:2",), None, None),
+        ({"session": {"session_id": "3!4"}, "user": {"user_id": "u-9"}}, ("3:4",), "u-9", None),
+        ({"user_email": "jane@example.test"}, (), None, "jane@example.test"),
+        ({"user_id": "u-1", "stream_name": "Rage clicks"}, (), "u-1", None),
+    ],
+)
+def test_stream_payloads_name_a_session_or_a_user(
+    document: dict[str, Any], sessions: tuple[str, ...], uid: str | None, email: str | None
+) -> None:
+    decision = interpret_stream_event(document, received_at=RECEIVED, lookback=LOOKBACK)
+    assert decision.trigger.kind == "stream"
+    assert decision.subject.session_ids == sessions
+    assert decision.subject.uid == uid
+    assert decision.subject.email == email
+
+
+@pytest.mark.parametrize(
+    "document", [{}, {"stream_name": "x"}, {"session_id": ""}, {"user_id": 5}, {"session_id": "no-colon"}]
+)
+def test_stream_payloads_without_a_usable_subject_are_rejected(document: dict[str, Any]) -> None:
+    with pytest.raises(PayloadError):
+        interpret_stream_event(document, received_at=RECEIVED, lookback=LOOKBACK)

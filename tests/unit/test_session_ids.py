@@ -1,0 +1,45 @@
+import pytest
+
+from fstriage.core.errors import PayloadError
+from fstriage.core.session_ids import normalise_session_id, replay_url
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "5557778531805533:1110765439578976",
+        "5557778531805533!1110765439578976",
+        "6915774531905556:5557778531805533!1110765439578976",
+        "https://app.fullstory.com/ui/o-TEST-na1/session/6915774531905556:5557778531805533!1110765439578976",
+        "https://app.fullstory.com/ui/o-TEST-na1/session/5557778531805533:1110765439578976",
+        "https://app.eu1.fullstory.com/ui/o-TEST-eu1/session/5557778531805533%3A1110765439578976",
+        "https://app.fullstory.com/ui/o-TEST-na1/session/6915774531905556%3A5557778531805533%211110765439578976/",
+        "  5557778531805533:1110765439578976  ",
+    ],
+)
+def test_every_form_normalises_to_device_colon_session(value: str) -> None:
+    assert normalise_session_id(value) == "5557778531805533:1110765439578976"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "just-one-part",
+        "a:b:c",
+        "https://app.fullstory.com/ui/o/segments/x",
+        "a b:c",
+        "a:b!",
+        "x" * 200 + ":1",
+    ],
+)
+def test_unrecognisable_ids_are_rejected(value: str) -> None:
+    with pytest.raises(PayloadError):
+        normalise_session_id(value)
+
+
+def test_replay_url() -> None:
+    assert (
+        replay_url("https://app.fullstory.com/", "o-TEST-na1", "1:2")
+        == "https://app.fullstory.com/ui/o-TEST-na1/session/1:2"
+    )
