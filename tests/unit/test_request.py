@@ -7,7 +7,7 @@ import pytest
 
 from fstriage.core.errors import PayloadError
 from fstriage.core.payloads import Investigate, interpret_system_event
-from fstriage.core.request import InvestigationRequest, Origin, build_request
+from fstriage.core.request import Continuation, InvestigationRequest, Origin, build_request
 from tests.support import payloads
 
 SCHEMA = json.loads(
@@ -74,3 +74,15 @@ def test_request_id_is_stable_across_deliveries_and_depends_on_content() -> None
 def test_from_message_rejects_what_is_not_a_request(message: object) -> None:
     with pytest.raises(PayloadError):
         InvestigationRequest.from_message(message)
+
+
+def test_a_continuation_survives_the_queue_and_validates() -> None:
+    request = request_for(payloads.segment_alert()).continued(
+        Continuation(segment_id="seg", operation_id="op-1", polls=2, started_at="2026-11-01T00:00:00.000Z")
+    )
+    message = json.loads(request.to_json())
+    jsonschema.validate(message, SCHEMA)
+    restored = InvestigationRequest.from_json(request.to_json())
+    assert restored == request
+    assert restored.continuation is not None
+    assert restored.continuation.polls == 2

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from fstriage.core.errors import PayloadError
 
@@ -84,13 +84,28 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
+class Continuation:
+    """Where a segment alert's asynchronous export stands; the investigator re-queues it with a delay
+    instead of blocking a Lambda while Fullstory prepares the export."""
+
+    segment_id: str
+    operation_id: str
+    polls: int
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class InvestigationRequest:
     request_id: str
     trigger: Trigger
     subject: Subject
     window: Window
     origin: Origin
+    continuation: Continuation | None = None
     schema_version: int = SCHEMA_VERSION
+
+    def continued(self, continuation: Continuation) -> InvestigationRequest:
+        return replace(self, continuation=continuation)
 
     def to_message(self) -> dict[str, Any]:
         message = asdict(self)
@@ -99,6 +114,14 @@ class InvestigationRequest:
 
     def to_json(self) -> str:
         return json.dumps(self.to_message(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> InvestigationRequest:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            raise PayloadError("queued message is not JSON") from None
+        return cls.from_message(message)
 
     @classmethod
     def from_message(cls, message: Any) -> InvestigationRequest:
@@ -112,12 +135,14 @@ class InvestigationRequest:
             alert = trigger.pop("alert", None)
             subject = dict(message["subject"])
             subject["session_ids"] = tuple(subject.get("session_ids") or ())
+            continuation = message.get("continuation")
             return cls(
                 request_id=str(message["request_id"]),
                 trigger=Trigger(alert=Alert(**alert) if alert else None, **trigger),
                 subject=Subject(**subject),
                 window=Window(**message["window"]),
                 origin=Origin(**message["origin"]),
+                continuation=Continuation(**continuation) if continuation else None,
             )
         except PayloadError:
             raise
@@ -147,9 +172,3 @@ def build_request(
         window=window,
         origin=origin,
     )
-
-
-def kind_of(value: str) -> TriggerKind:
-    if value not in TRIGGER_KINDS:
-        raise PayloadError(f"unknown trigger kind {value!r}")
-    return cast(TriggerKind, value)
