@@ -23,8 +23,8 @@ export AWS_DEFAULT_REGION := us-east-1
 export AWS_REGION := us-east-1
 unexport AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 export SAM_CLI_TELEMETRY := 0
-# sam build looks for python3.13 on PATH; the project venv provides it.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
+export PATH := $(dir $(PYTHON313)):$(PATH)
 
 .PHONY: help setup lint validate build test test-unit test-template test-integration clean
 

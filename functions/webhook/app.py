@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fstriage.webhook_app import METRICS_NAMESPACE, WebhookApp
 
 logger = Logger(service="fstriage-webhook")
-metrics = Metrics(namespace=METRICS_NAMESPACE, service="webhook")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="fstriage-webhook")
 app = WebhookApp.from_environment(logger, metrics)
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import jsonschema
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from fstriage.adapters import aws
@@ -112,8 +113,6 @@ def stack() -> Iterator[Stack]:
             "SIGNING_SECRET_ARN": secret_arn,
             "INVESTIGATION_QUEUE_URL": queue_url,
             "DEDUPE_TABLE_NAME": "fstriage-dedupe",
-            "POWERTOOLS_METRICS_NAMESPACE": "fstriage",
-            "POWERTOOLS_SERVICE_NAME": "fstriage-webhook",
         }
         yield Stack(queue_url=queue_url, secret_arn=secret_arn, table="fstriage-dedupe", env=env)
         aws.client.cache_clear()
@@ -212,28 +211,59 @@ def test_rotation_after_cold_start_is_picked_up_and_refreshes_are_rate_limited(
     assert len(stack.queued()) == 2
 
 
+def fail_calls(service: str, operation: str) -> Callable[[], None]:
+    """Make every `operation` call fail as a dropped connection would, until the returned undo runs."""
+    event_name = f"before-send.{aws.client(service).meta.service_model.service_id.hyphenize()}.{operation}"
+
+    def drop_connection(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://unreachable.invalid")
+
+    aws.client(service).meta.events.register(event_name, drop_connection)
+    return lambda: aws.client(service).meta.events.unregister(event_name, drop_connection)
+
+
 def test_queue_outage_is_503_with_retry_after_and_a_retry_succeeds(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = stack.load_handler(monkeypatch, INVESTIGATION_QUEUE_URL=stack.queue_url + "-missing")
+    handler = stack.load_handler(monkeypatch)
     body = payloads.encode(payloads.segment_alert())
     signature = signed(body)
+    restore = fail_calls("sqs", "SendMessage")
     outage = invoke(handler, body, signature=signature)
     assert outage["statusCode"] == 503
     assert int(outage["headers"]["retry-after"]) > 0
     assert outage["json"]["error"] == "queue_unavailable"
     assert stack.ledger_items() == []  # nothing half-recorded
-    recovered = stack.load_handler(monkeypatch)
-    assert invoke(recovered, body, signature=signature)["statusCode"] == 202
+    restore()
+    assert invoke(handler, body, signature=signature)["statusCode"] == 202
     assert len(stack.queued()) == 1
 
 
 def test_ledger_outage_is_503_and_nothing_is_queued(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    handler = stack.load_handler(monkeypatch, DEDUPE_TABLE_NAME="no-such-table")
+    handler = stack.load_handler(monkeypatch)
+    fail_calls("dynamodb", "PutItem")
     body = payloads.encode(payloads.segment_alert())
     response = invoke(handler, body, signature=signed(body))
     assert (response["statusCode"], response["json"]["error"]) == (503, "ledger_unavailable")
     assert stack.queued() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"), [("INVESTIGATION_QUEUE_URL", "queue"), ("DEDUPE_TABLE_NAME", "ledger")]
+)
+def test_a_wrong_resource_name_is_a_500_configuration_error_not_a_retry(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    error: str,
+) -> None:
+    handler = stack.load_handler(monkeypatch, **{setting: stack.env[setting] + "-missing"})
+    body = payloads.encode(payloads.segment_alert())
+    response = invoke(handler, body, signature=signed(body))
+    assert (response["statusCode"], response["json"]["error"]) == (500, "configuration_error")
+    assert stack.ledger_items() == []
+    assert f"misconfigured: {error}:" in capsys.readouterr().out
 
 
 def test_missing_secret_fails_closed_with_500(

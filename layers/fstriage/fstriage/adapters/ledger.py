@@ -51,12 +51,12 @@ class DynamoDeliveryLedger:
             )
         except ClientError as error:
             if aws.error_code(error) != "ConditionalCheckFailedException":
-                raise DependencyUnavailable("ledger") from None
+                raise aws.classify(error, "ledger") from None
             existing = getattr(error, "response", {}).get("Item") or self._read(delivery_key)
             state = existing.get("state", {}).get("S")
             return Claim.ALREADY_QUEUED if state == QUEUED else Claim.IN_FLIGHT
-        except BotoCoreError:
-            raise DependencyUnavailable("ledger") from None
+        except BotoCoreError as error:
+            raise aws.classify(error, "ledger") from None
         return Claim.CLAIMED
 
     def mark_queued(self, delivery_key: str, message_id: str) -> None:
@@ -83,11 +83,13 @@ class DynamoDeliveryLedger:
             response = self._dynamodb.get_item(
                 TableName=self._table, Key={"delivery_key": {"S": delivery_key}}, ConsistentRead=True
             )
-        except (ClientError, BotoCoreError):
-            raise DependencyUnavailable("ledger") from None
+        except (ClientError, BotoCoreError) as error:
+            raise aws.classify(error, "ledger") from None
         return dict(response.get("Item") or {})
 
     def _write(self, operation: str, **arguments: Any) -> None:
+        """Best-effort follow-ups to a claim: any failure, even a misconfiguration, is an outage here,
+        because the claim already succeeded and the intake treats these as optional."""
         try:
             getattr(self._dynamodb, operation)(TableName=self._table, **arguments)
         except (ClientError, BotoCoreError):

@@ -69,7 +69,7 @@ class SecretsManagerSigningKeys:
             code = aws.error_code(error)
             if stage == "AWSPREVIOUS" and code == "ResourceNotFoundException":
                 return None  # never rotated: there is no previous version
-            if code in _CONFIGURATION_CODES:
+            if code in aws.CONFIGURATION_ERROR_CODES or code == "InvalidRequestException":
                 raise ConfigurationError(f"cannot read the signing secret ({code})") from None
             raise DependencyUnavailable("secrets") from None
         except BotoCoreError:

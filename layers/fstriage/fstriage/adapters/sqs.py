@@ -7,7 +7,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
-from fstriage.core.errors import DependencyUnavailable
 
 
 class SqsRequestQueue:
@@ -26,6 +25,6 @@ class SqsRequestQueue:
                     name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
                 },
             )
-        except (ClientError, BotoCoreError):
-            raise DependencyUnavailable("queue") from None
+        except (ClientError, BotoCoreError) as error:
+            raise aws.classify(error, "queue") from None
         return str(response["MessageId"])

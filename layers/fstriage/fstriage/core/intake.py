@@ -20,6 +20,7 @@ from fstriage.core.errors import (
     ConfigurationError,
     DependencyUnavailable,
     ForbiddenSource,
+    FstriageError,
     RequestRejected,
     SignatureError,
 )
@@ -165,7 +166,7 @@ class Intake:
                 request.to_json(),
                 attributes={"schema_version": str(request.schema_version), "kind": request.trigger.kind},
             )
-        except DependencyUnavailable:
+        except FstriageError:
             self._release_quietly(origin.delivery_key)
             raise
         # The message is queued, so say so even if this fails: a replay after the claim's lease
