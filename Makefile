@@ -52,6 +52,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m fstriage_dev.events --check
 
 validate: $(VENV)/.synced $(SAM)
 	$(SAM) validate --lint
