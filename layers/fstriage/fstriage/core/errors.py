@@ -70,3 +70,105 @@ class DependencyUnavailable(FstriageError):
     def __init__(self, dependency: str, message: str | None = None) -> None:
         super().__init__(message or f"{dependency} is unavailable", reason=f"{dependency}_unavailable")
         self.dependency = dependency
+
+
+# Fullstory Server API errors. The adapter maps each HTTP status to one of these; the investigator
+# maps `retryable` to "let SQS redeliver" versus "report it and move on".
+
+FULLSTORY_MESSAGE_LIMIT = 200
+
+
+class FullstoryError(FstriageError):
+    """A Fullstory API call failed.
+
+    `status` is the HTTP status (None when no answer arrived), `code` the API's snake_case `code`
+    when the body was `{"message","code"}` JSON. The message is capped and never holds the API key.
+    """
+
+    reason = "fullstory_error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message[:FULLSTORY_MESSAGE_LIMIT], reason=reason)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class FullstoryBadRequest(FullstoryError):
+    """400: we sent something the API refuses (a bug on our side, or an unexpected ID)."""
+
+    reason = "fullstory_bad_request"
+
+
+class FullstoryAuthError(FullstoryError):
+    """401: the API key is missing, wrong or revoked. Retrying cannot help."""
+
+    reason = "fullstory_unauthorized"
+    retryable = False
+
+
+class FullstoryForbidden(FullstoryError):
+    """403: the key's tier is too low (Standard), or Anywhere: Activation is off for the org.
+
+    The API message is kept so a report can say which.
+    """
+
+    reason = "fullstory_forbidden"
+
+    @property
+    def activation_disabled(self) -> bool:
+        return "activation" in self.message.lower()
+
+
+class FullstoryNotFound(FullstoryError):
+    """404: the session (or export, or profile) is unknown, expired or was never recorded."""
+
+    reason = "fullstory_not_found"
+
+
+class FullstoryRateLimited(FullstoryError):
+    """429: `retry_after` holds the seconds Fullstory asked us to wait (None if it did not say)."""
+
+    reason = "fullstory_rate_limited"
+    retryable = True
+
+
+class FullstoryServerError(FullstoryError):
+    """5xx from Fullstory."""
+
+    reason = "fullstory_server_error"
+    retryable = True
+
+
+class FullstoryUnavailable(FullstoryError):
+    """No usable answer: connection error, timeout, retries exhausted, or the deadline came first.
+
+    `status`/`code` describe the last answer when there was one; `attempts` counts the tries.
+    """
+
+    reason = "fullstory_unavailable"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message, status=status, code=code, retry_after=retry_after)
+        self.attempts = attempts

@@ -1,0 +1,855 @@
+"""The Fullstory Server API client: the only module that talks to Fullstory.
+
+Every call goes through one `requests.Session` (a pooled adapter, shared by a small thread pool),
+one shared `RateLimiter`, and one retry loop. The loop honours `Retry-After`, backs off with jitter,
+and never sleeps past the caller's deadline: it raises instead, so the SQS item is reported failed
+and redelivered. Facts and shapes: research/fullstory-api.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from fstriage.core.errors import (
+    ConfigurationError,
+    FullstoryAuthError,
+    FullstoryBadRequest,
+    FullstoryError,
+    FullstoryForbidden,
+    FullstoryNotFound,
+    FullstoryRateLimited,
+    FullstoryServerError,
+    FullstoryUnavailable,
+)
+from fstriage.core.fullstory_models import (
+    ExportLocation,
+    FullstoryUsage,
+    Me,
+    Operation,
+    OperationState,
+    Segment,
+    SessionRef,
+    Summary,
+)
+from fstriage.core.ratelimit import RateLimiter
+from fstriage.core.redact import mask_email
+from fstriage.core.session_ids import normalise_session_id, replay_url
+
+# The result types are pure and live in core, so the investigation can use them without us.
+__all__ = [
+    "CONTEXT_SIGNAL_TYPES",
+    "EXPORT_FIELDS",
+    "ExportLocation",
+    "FullstoryClient",
+    "FullstoryUsage",
+    "Me",
+    "Operation",
+    "RetryPolicy",
+    "Segment",
+    "SessionRef",
+    "Summary",
+    "api_base_url",
+    "app_base_url",
+    "deadline_from_lambda_context",
+    "resolve_region",
+]
+
+logger = logging.getLogger(__name__)
+
+INTEGRATION_SOURCE: Final = "fstriage"
+REGIONS: Final[Mapping[str, tuple[str, str]]] = {
+    # region: (API base URL, app base URL for replay links)
+    "na1": ("https://api.fullstory.com", "https://app.fullstory.com"),
+    "eu1": ("https://api.eu1.fullstory.com", "https://app.eu1.fullstory.com"),
+}
+DEFAULT_REGION: Final = "na1"
+
+# What Fullstory's Generate Context classifies for us (research, addendum).
+CONTEXT_SIGNAL_TYPES: Final[tuple[str, ...]] = (
+    "navigate",
+    "click",
+    "dead-click",
+    "error-click",
+    "rage-click",
+    "network-error",
+    "console-error",
+)
+# Optional export fields an investigation reads; UserId, SessionId, PageId, EventType, EventSubType
+# and EventStart are always present.
+EXPORT_FIELDS: Final[tuple[str, ...]] = (
+    "UserAppKey",
+    "UserEmail",
+    "EventTargetText",
+    "EventTargetSelector",
+    "EventModFrustrated",
+    "EventModDead",
+    "EventModError",
+    "EventWebSourceFileUrl",
+    "ReqUrl",
+    "ReqMethod",
+    "ReqStatus",
+    "PageUrl",
+)
+ExportFormat = Literal["FORMAT_NDJSON", "FORMAT_JSON"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+# ---------------------------------------------------------------------------------------------
+# Region and URLs
+
+
+def resolve_region(api_key: str, region: str | None = None) -> str:
+    """`region` when given, else the key's `na1.`/`eu1.` prefix, else NA1 (which auto-routes)."""
+    if region:
+        chosen = region.strip().lower()
+        if chosen not in REGIONS:
+            raise ConfigurationError(f"unknown Fullstory region {region!r} (expected na1 or eu1)")
+        return chosen
+    prefix = api_key.strip().removeprefix("Basic ").split(".", 1)[0].lower()
+    return prefix if prefix in REGIONS else DEFAULT_REGION
+
+
+def api_base_url(region: str) -> str:
+    return REGIONS[region][0]
+
+
+def app_base_url(region: str) -> str:
+    return REGIONS[region][1]
+
+
+def deadline_from_lambda_context(context: Any) -> Callable[[], float]:
+    """Seconds left in this invocation, read from the Lambda context on every call."""
+    return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Retry policy and usage counting
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    # A Retry-After longer than this is not slept on: the error goes up and SQS redelivers later.
+    max_retry_after: float = 30.0
+    # Kept free before the deadline, so the caller still has time to record the failure.
+    safety_margin: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("max_attempts must be at least 1")
+
+
+class _UsageCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._retries = 0
+        self._activations = 0
+        self._downloads = 0
+        self._by_operation: dict[str, int] = {}
+
+    def call(self, operation: str, *, download: bool, retry: bool) -> None:
+        with self._lock:
+            if download:
+                self._downloads += 1
+            else:
+                self._calls += 1
+                self._by_operation[operation] = self._by_operation.get(operation, 0) + 1
+            if retry:
+                self._retries += 1
+
+    def spend(self, activations: int) -> None:
+        with self._lock:
+            self._activations += activations
+
+    def snapshot(self) -> FullstoryUsage:
+        with self._lock:
+            return FullstoryUsage(
+                calls=self._calls,
+                retries=self._retries,
+                activations=self._activations,
+                downloads=self._downloads,
+                by_operation=dict(self._by_operation),
+            )
+
+
+# No usable answer: worth another attempt. (A malformed URL is a bug, not in this list.)
+_TRANSPORT_ERRORS: Final = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.HTTPError,  # raised by `raw.read1`, which requests does not wrap
+)
+
+
+class _SlowBody(Exception):
+    """The body kept trickling past the read budget."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+class FullstoryClient:
+    """A Fullstory Server API client.
+
+    Create one per container and share it between threads; call `with_deadline()` per
+    investigation for a view with its own deadline and usage counters (same pool, same limiter).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        region: str | None = None,
+        base_url: str | None = None,
+        app_url: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        download_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        deadline: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        max_pages: int = 50,
+        max_body_bytes: int = 32 * 1024 * 1024,
+        pool_size: int = 8,
+        session: requests.Session | None = None,
+    ) -> None:
+        key = api_key.strip().removeprefix("Basic ").strip()
+        # The key goes into a header: refuse anything that could split or fold it.
+        if not key or any(ch.isspace() or ord(ch) < 0x20 for ch in key):
+            raise ConfigurationError("the Fullstory API key is empty or malformed")
+        self._key = key
+        self.region = resolve_region(key, region)
+        self.base_url = (base_url or api_base_url(self.region)).rstrip("/")
+        self.app_base_url = (app_url or app_base_url(self.region)).rstrip("/")
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._download_timeout = download_timeout
+        self._retry = retry or RetryPolicy()
+        self._limiter = rate_limiter or RateLimiter(8.0, 8)
+        self._deadline = deadline
+        self._sleep = sleep
+        self._jitter = jitter
+        self._clock: Callable[[], float] = time.monotonic
+        self._max_pages = max_pages
+        self._max_body_bytes = max_body_bytes
+        self._session = session or _new_session(pool_size)
+        self._usage = _UsageCounter()
+
+    def __repr__(self) -> str:
+        return f"FullstoryClient(base_url={self.base_url!r})"  # never the key
+
+    def __enter__(self) -> FullstoryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the shared connection pool (call on the owner, not on `with_deadline` views)."""
+        self._session.close()
+
+    def with_deadline(self, deadline: Callable[[], float] | None) -> FullstoryClient:
+        """A view for one investigation: own deadline and usage counters, shared pool and limiter."""
+        view = copy.copy(self)
+        view._deadline = deadline
+        view._usage = _UsageCounter()
+        return view
+
+    @property
+    def usage(self) -> FullstoryUsage:
+        return self._usage.snapshot()
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._limiter
+
+    def replay_url(self, org_id: str, session_id: str) -> str:
+        """The app link for a session, in this client's region (any accepted session ID form)."""
+        return replay_url(self.app_base_url, org_id, normalise_session_id(session_id))
+
+    # -- operations --------------------------------------------------------------------------
+
+    def me(self) -> Me:
+        """`GET /me`: the key's email, org and role ("Test Connection")."""
+        body = _object(self._call("GET", "/me", operation="me"))
+        return Me(
+            email=_text(body.get("email")) or "",
+            org_id=_text(body.get("orgId") or body.get("org_id")) or "",
+            role=(_text(body.get("role")) or "UNKNOWN").upper(),
+        )
+
+    def sessions(
+        self, *, uid: str | None = None, email: str | None = None, limit: int = 20
+    ) -> list[SessionRef]:
+        """`GET /sessions/v2`: a user's recent sessions, by uid or email (exactly one)."""
+        if (uid is None) == (email is None):
+            raise ValueError("pass exactly one of uid or email")
+        params: dict[str, str | int] = {"limit": max(1, limit)}
+        if uid is not None:
+            params["uid"] = uid
+        else:
+            params["email"] = str(email)
+        body = _object(self._call("GET", "/sessions/v2", params=params, operation="sessions"))
+        found: list[SessionRef] = []
+        for item in _list(body.get("sessions")):
+            entry = _object(item)
+            user_id = _text(entry.get("userId") or entry.get("user_id"))
+            session_id = _text(entry.get("sessionId") or entry.get("session_id"))
+            if not user_id or not session_id:
+                continue  # unusable without both halves of the API ID
+            created = _text(entry.get("createdTime") or entry.get("created_time"))
+            found.append(
+                SessionRef(
+                    user_id=user_id,
+                    session_id=session_id,
+                    created_time=created,
+                    created_at=_parse_time(created),
+                    fs_url=_text(entry.get("fsUrl") or entry.get("fs_url")),
+                )
+            )
+        return found
+
+    def segments(self, *, page_size: int = 100, creator: str | None = None) -> list[Segment]:
+        """`GET /segments/v1`, every page. Raises on a repeated page token or past `max_pages`."""
+        params: dict[str, str | int] = {"limit": min(max(1, page_size), 100)}
+        if creator:
+            params["creator"] = creator
+        found: list[Segment] = []
+        seen: set[str] = set()
+        for page in range(1, self._max_pages + 1):
+            body = _object(self._call("GET", "/segments/v1", params=params, operation="segments"))
+            for item in _list(body.get("segments")):
+                entry = _object(item)
+                segment_id = _text(entry.get("id"))
+                if segment_id:
+                    found.append(
+                        Segment(
+                            id=segment_id,
+                            name=_text(entry.get("name")) or segment_id,
+                            creator=_text(entry.get("creator")),
+                            created=_text(entry.get("created")),
+                            url=_text(entry.get("url")),
+                        )
+                    )
+            token = _text(body.get("nextPaginationToken") or body.get("next_pagination_token"))
+            if not token:
+                return found
+            if token in seen:
+                # The singer tap's lesson: a server that repeats a token would loop us forever.
+                raise FullstoryError(
+                    f"segments: page token repeated on page {page}", code="pagination_loop", retryable=False
+                )
+            seen.add(token)
+            params["paginationToken"] = token
+        raise FullstoryError(
+            f"segments: more than {self._max_pages} pages", code="too_many_pages", retryable=False
+        )
+
+    def summary(self, session_id: str, config_profile: str | None = None) -> Summary:
+        """`GET /v2/sessions/{id}/summary`: the AI summary, plus `response` when the profile has a schema."""
+        params = {"config_profile": config_profile} if config_profile else None
+        path = f"/v2/sessions/{_session_segment(session_id)}/summary"
+        body = _object(self._call("GET", path, params=params, operation="summary"))
+        response = body.get("response")
+        if isinstance(response, str):
+            # Some producers send the structured answer as a JSON string.
+            try:
+                response = json.loads(response)
+            except ValueError:
+                response = None
+        return Summary(
+            text=_text(body.get("summary")),
+            response=response if isinstance(response, dict) else None,
+        )
+
+    def session_events(self, session_id: str) -> list[dict[str, Any]]:
+        """`GET /v2/sessions/{id}/events`: raw events (costs 1 Activation)."""
+        path = f"/v2/sessions/{_session_segment(session_id)}/events"
+        body = self._call("GET", path, operation="session_events", activations=1)
+        events = body if isinstance(body, list) else _object(body).get("events")
+        return [event for event in _list(events) if isinstance(event, dict)]
+
+    def session_context(
+        self, session_id: str, include_types: Sequence[str] = CONTEXT_SIGNAL_TYPES
+    ) -> dict[str, Any]:
+        """`POST /v2/sessions/{id}/context`: Fullstory's classified events (costs 1 Activation)."""
+        path = f"/v2/sessions/{_session_segment(session_id)}/context"
+        payload = {"events": {"include_types": list(include_types)}}
+        body = _object(
+            self._call("POST", path, json_body=payload, operation="session_context", activations=1)
+        )
+        return _object(body.get("context_data"))
+
+    def start_segment_export(
+        self,
+        segment_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        fields: Sequence[str] = EXPORT_FIELDS,
+        export_format: ExportFormat = "FORMAT_NDJSON",
+        timezone: str = "UTC",
+    ) -> str:
+        """`POST /segments/v1/exports` (TYPE_EVENT): returns the operation ID to poll."""
+        window = {"start": _rfc3339(start), "end": _rfc3339(end)}
+        payload = {
+            "segmentId": segment_id,
+            "type": "TYPE_EVENT",
+            "format": export_format,
+            "timeRange": window,
+            "segmentTimeRange": window,
+            "timezone": timezone,
+            "fields": list(fields),
+        }
+        body = _object(
+            self._call("POST", "/segments/v1/exports", json_body=payload, operation="export_start")
+        )
+        operation_id = _text(body.get("operationId") or body.get("operation_id"))
+        if not operation_id:
+            raise FullstoryError("export: no operationId in the answer", code="bad_response")
+        return operation_id
+
+    def operation(self, operation_id: str) -> Operation:
+        """`GET /operations/v1/{id}`."""
+        path = f"/operations/v1/{quote(operation_id, safe='')}"
+        body = _object(self._call("GET", path, operation="operation"))
+        results = _object(body.get("results"))
+        export_id = (
+            results.get("searchExportId") or results.get("search_export_id") or body.get("searchExportId")
+        )
+        details = body.get("errorDetails") or body.get("error_details")
+        if details is not None and not isinstance(details, str):
+            details = json.dumps(details)[:500]
+        pct = body.get("estimatePctComplete")
+        return Operation(
+            id=_text(body.get("id")) or operation_id,
+            state=_state(body.get("state")),
+            search_export_id=_text(export_id),
+            error_details=details[:500] if isinstance(details, str) else None,
+            estimate_pct_complete=float(pct) if isinstance(pct, int | float) else None,
+        )
+
+    def wait_for_operation(
+        self, operation_id: str, *, poll_seconds: float = 2.0, max_polls: int = 30
+    ) -> Operation:
+        """Poll until COMPLETED or FAILED; raise FullstoryUnavailable at `max_polls` or the deadline."""
+        for poll in range(1, max_polls + 1):
+            current = self.operation(operation_id)
+            if current.done:
+                return current
+            if poll == max_polls:
+                break
+            if poll_seconds >= self._remaining():
+                raise FullstoryUnavailable(
+                    f"export still pending after {poll} polls; the deadline is near",
+                    retry_after=poll_seconds,
+                    attempts=poll,
+                )
+            self._sleep(poll_seconds)
+        raise FullstoryUnavailable(f"export still pending after {max_polls} polls", attempts=max_polls)
+
+    def export_location(self, search_export_id: str) -> ExportLocation:
+        """`GET /search/v1/exports/{id}/results`: where to download the finished export."""
+        path = f"/search/v1/exports/{quote(search_export_id, safe='')}/results"
+        body = _object(self._call("GET", path, operation="export_results"))
+        location = _text(body.get("location"))
+        if not location or urlsplit(location).scheme not in ("https", "http"):
+            raise FullstoryError("export: no usable download location", code="bad_response")
+        return ExportLocation(location=location, expires=_text(body.get("expires")))
+
+    def download_export(self, location: str) -> list[dict[str, Any]]:
+        """GET `location` WITHOUT credentials (it is a pre-signed URL), gunzip, parse NDJSON or JSON."""
+        raw = self._send(
+            "GET",
+            location,
+            headers={"Accept": "*/*", "User-Agent": f"{INTEGRATION_SOURCE}"},
+            operation="export_download",
+            download=True,
+        )
+        return _parse_rows(_gunzip(raw, self._max_body_bytes) if raw[:2] == _GZIP_MAGIC else raw)
+
+    def export_results(self, search_export_id: str) -> list[dict[str, Any]]:
+        return self.download_export(self.export_location(search_export_id).location)
+
+    def export_segment_rows(
+        self,
+        segment_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        fields: Sequence[str] = EXPORT_FIELDS,
+        export_format: ExportFormat = "FORMAT_NDJSON",
+        poll_seconds: float = 2.0,
+        max_polls: int = 30,
+    ) -> list[dict[str, Any]]:
+        """The whole export flow: start, poll, locate, download. A FAILED export raises."""
+        operation_id = self.start_segment_export(
+            segment_id, start, end, fields=fields, export_format=export_format
+        )
+        finished = self.wait_for_operation(operation_id, poll_seconds=poll_seconds, max_polls=max_polls)
+        if finished.state == "FAILED" or not finished.search_export_id:
+            raise FullstoryError(
+                f"export failed: {finished.error_details or 'no details'}", code="export_failed"
+            )
+        return self.export_results(finished.search_export_id)
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _remaining(self) -> float:
+        """Seconds we may still spend, the safety margin already taken off."""
+        if self._deadline is None:
+            return math.inf
+        return self._deadline() - self._retry.safety_margin
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        activations: int = 0,
+    ) -> Any:
+        headers = {
+            "Authorization": f"Basic {self._key}",
+            "Accept": "application/json",
+            "Integration-Source": INTEGRATION_SOURCE,
+            "User-Agent": INTEGRATION_SOURCE,
+        }
+        raw = self._send(
+            method,
+            self.base_url + path,
+            headers=headers,
+            operation=operation,
+            params=params,
+            json_body=json_body,
+            activations=activations,
+        )
+        try:
+            return json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise FullstoryError(f"{operation}: the answer is not JSON", code="bad_response") from None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        activations: int = 0,
+        download: bool = False,
+    ) -> bytes:
+        attempt = 0
+        while True:
+            attempt += 1
+            budget = self._remaining()
+            if budget <= 0:
+                raise FullstoryUnavailable(
+                    f"{operation}: no time left before the deadline", attempts=attempt - 1
+                )
+            if not download:
+                # Downloads come from storage, not the rate-limited API.
+                if self._limiter.acquire(max_wait=budget) is None:
+                    raise FullstoryUnavailable(
+                        f"{operation}: the rate limiter's wait runs past the deadline", attempts=attempt - 1
+                    )
+                budget = self._remaining()
+            timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
+            self._usage.call(operation, download=download, retry=attempt > 1)
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=dict(headers),
+                    timeout=timeout,
+                    stream=True,
+                    allow_redirects=download,
+                )
+                try:
+                    status = response.status_code
+                    body_budget = self._download_timeout if download else self._read_timeout
+                    body = self._read_body(response, min(body_budget, budget), operation)
+                except BaseException:
+                    response.close()  # drops a half-read connection instead of reusing it
+                    raise
+                # Read to the end: the connection goes back to the pool for the next call.
+                response.raw.release_conn()
+            except (*_TRANSPORT_ERRORS, _SlowBody) as exc:
+                # The exception text can hold the URL (and an email in the query): keep only its type.
+                failure: FullstoryError = FullstoryUnavailable(
+                    f"{operation}: {type(exc).__name__} talking to Fullstory", attempts=attempt
+                )
+            else:
+                if 200 <= status < 300:
+                    if activations:
+                        self._usage.spend(activations)
+                    return body
+                failure = self._error_for(status, response.headers, body, operation)
+                if not failure.retryable:
+                    raise failure
+            self._before_retry(failure, attempt, operation)
+
+    def _before_retry(self, failure: FullstoryError, attempt: int, operation: str) -> None:
+        """Sleep before the next attempt, or raise when attempts, Retry-After or the deadline say stop."""
+        if failure.retry_after is not None and failure.retry_after > self._retry.max_retry_after:
+            raise failure  # too long to wait in-process: let SQS redeliver later
+        if attempt >= self._retry.max_attempts:
+            raise FullstoryUnavailable(
+                f"gave up after {attempt} attempts: {failure.message}",
+                status=failure.status,
+                code=failure.code,
+                retry_after=failure.retry_after,
+                attempts=attempt,
+            ) from failure
+        backoff = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
+        # "Equal jitter": half the backoff is fixed, half random, so threads do not retry in step.
+        delay = max(backoff * (0.5 + 0.5 * self._jitter()), failure.retry_after or 0.0)
+        remaining = self._remaining()
+        if delay >= remaining:
+            raise FullstoryUnavailable(
+                f"deadline: {remaining:.1f}s left, next retry in {delay:.1f}s: {failure.message}",
+                status=failure.status,
+                code=failure.code,
+                retry_after=delay,
+                attempts=attempt,
+            ) from failure
+        logger.warning(
+            "fullstory call retried",
+            extra={"operation": operation, "status": failure.status, "attempt": attempt, "delay": delay},
+        )
+        self._sleep(delay)
+
+    def _read_body(self, response: requests.Response, budget: float, operation: str) -> bytes:
+        """Read the body in whatever pieces arrive, within `budget` seconds and the size cap.
+
+        The read timeout is per socket read, so a server dripping bytes would never trip it;
+        `read1` returns what has arrived, so the clock is checked as the body trickles in.
+        """
+        started = self._clock()
+        chunks: list[bytes] = []
+        size = 0
+        # urllib3 >= 2.3 has read1; an older one (say, bundled elsewhere) still works, less finely.
+        read = getattr(response.raw, "read1", None) or response.raw.read
+        while True:
+            chunk = read(64 * 1024, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise FullstoryError(
+                    f"{operation}: answer larger than {self._max_body_bytes} bytes", code="response_too_large"
+                )
+            chunks.append(chunk)
+            if self._clock() - started > budget:
+                raise _SlowBody
+
+    def _error_for(
+        self, status: int, headers: Mapping[str, str], body: bytes, operation: str
+    ) -> FullstoryError:
+        message, code = _error_message(body, secret=self._key)
+        # Error text reaches reports and logs: an echoed email is masked like any other.
+        message = f"{operation}: HTTP {status}: {mask_email(message)}"
+        retry_after = _retry_after(headers.get("Retry-After"))
+        if status == 400:
+            return FullstoryBadRequest(message, status=status, code=code)
+        if status == 401:
+            return FullstoryAuthError(message, status=status, code=code)
+        if status == 403:
+            return FullstoryForbidden(message, status=status, code=code)
+        if status in (404, 410):
+            return FullstoryNotFound(message, status=status, code=code)
+        if status == 429:
+            return FullstoryRateLimited(message, status=status, code=code, retry_after=retry_after)
+        if status >= 500:
+            return FullstoryServerError(message, status=status, code=code, retry_after=retry_after)
+        return FullstoryError(message, status=status, code=code, retryable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers (pure)
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # No proxies or ~/.netrc from the environment: netrc could add credentials to the
+    # unauthenticated export download. Lambda has no proxy to honour.
+    session.trust_env = False
+    # Cookies would make threads share mutable state; the API needs none.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, pool_size), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _session_segment(session_id: str) -> str:
+    # Any accepted form -> `device:session`, then `:` -> `%3A` as the API requires.
+    return quote(normalise_session_id(session_id), safe="")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int | float):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """Epoch seconds or milliseconds, or ISO 8601; None when unreadable."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not math.isfinite(number):
+        return None
+    try:
+        return datetime.fromtimestamp(number / 1000 if number > 1e12 else number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _state(value: Any) -> OperationState:
+    state = (_text(value) or "").upper()
+    if state == "PENDING":
+        return "PENDING"
+    if state == "COMPLETED":
+        return "COMPLETED"
+    if state == "FAILED":
+        return "FAILED"
+    return "UNKNOWN"
+
+
+def _rfc3339(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds (the documented form) or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _error_message(body: bytes, *, secret: str) -> tuple[str, str | None]:
+    """(message, code) from `{"message","code"}` JSON, else a cleaned-up text excerpt.
+
+    The secret is masked in the whole text before anything is cut, so no fragment of it survives.
+    """
+    text = body[:65536].decode("utf-8", errors="replace").replace(secret, "***")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        message = _text(document.get("message")) or _text(document.get("error")) or ""
+        code = _text(document.get("code"))
+        return message[:200], code
+    cleaned = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    return (cleaned or "(empty body)")[:200], None
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Decompress every gzip member, refusing more than `limit` bytes (a zip bomb stays small)."""
+    out = bytearray()
+    data = raw
+    while data:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += decompressor.decompress(data, limit + 1 - len(out))
+        except zlib.error:
+            raise FullstoryError("export: the download is not valid gzip", code="bad_export") from None
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise FullstoryError(f"export: more than {limit} bytes once unzipped", code="export_too_large")
+        data = decompressor.unused_data
+        if data[:2] != _GZIP_MAGIC:
+            break  # trailing padding, not another member
+    return bytes(out)
+
+
+def _parse_rows(data: bytes) -> list[dict[str, Any]]:
+    """A JSON array, or NDJSON (one object per line). Lines that are not objects are skipped."""
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise FullstoryError("export: the JSON array is malformed", code="bad_export") from None
+        return [row for row in _list(document) if isinstance(row, dict)]
+    rows: list[dict[str, Any]] = []
+    unreadable = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            unreadable += 1
+    if unreadable:
+        logger.warning("export lines skipped", extra={"unreadable_lines": unreadable})
+    return rows
