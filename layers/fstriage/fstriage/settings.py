@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
+from fstriage.core.investigation import EventSource, InvestigationSettings
 
 
 def required(env: Mapping[str, str], name: str) -> str:
@@ -72,4 +74,94 @@ class WebhookSettings:
             max_json_depth=self.max_json_depth,
             stream_allow_list=parse_networks(self.stream_allow_list),
             lookback=timedelta(hours=self.lookback_hours),
+        )
+
+
+def optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigurationError(f"setting {name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigurationError(f"setting {name} must be a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigurationError(f"setting {name} must be a JSON object of strings")
+    return {str(key): value for key, value in value.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigatorSettings:
+    org_id: str
+    api_key_secret_arn: str
+    reports_bucket: str
+    queue_url: str
+    idempotency_table: str
+    event_bus_name: str = "default"
+    region: str | None = None  # na1 | eu1; None: from the key's prefix
+    api_url: str | None = None  # override for tests and the local sandbox
+    reports_prefix: str = "reports/"
+    max_sessions: int = 10
+    concurrency: int = 4
+    rate_per_second: float = 8.0
+    summary_profile: str | None = None
+    event_source: EventSource = "events"
+    metric_segments: dict[str, str] = field(default_factory=dict)
+    export_poll_delay_seconds: int = 30
+    export_max_polls: int = 20
+    slack_webhook_secret_arn: str | None = None
+    idempotency_expiry_seconds: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> InvestigatorSettings:
+        region = optional(env, "FULLSTORY_REGION")
+        if region is not None:
+            region = choice(env, "FULLSTORY_REGION", "na1", ("na1", "eu1"))
+        event_source: EventSource = (
+            "context"
+            if choice(env, "SESSION_EVENT_SOURCE", "events", ("events", "context")) == "context"
+            else "events"
+        )
+        return cls(
+            org_id=required(env, "FULLSTORY_ORG_ID"),
+            api_key_secret_arn=required(env, "FULLSTORY_API_KEY_SECRET_ARN"),
+            reports_bucket=required(env, "REPORTS_BUCKET"),
+            queue_url=required(env, "INVESTIGATION_QUEUE_URL"),
+            idempotency_table=required(env, "IDEMPOTENCY_TABLE_NAME"),
+            event_bus_name=optional(env, "EVENT_BUS_NAME") or "default",
+            region=region,
+            api_url=optional(env, "FULLSTORY_API_URL"),
+            reports_prefix=(optional(env, "REPORTS_PREFIX") or "reports").strip("/") + "/",
+            max_sessions=int(number(env, "MAX_SESSIONS_PER_INVESTIGATION", 10, minimum=1)),
+            concurrency=int(number(env, "FETCH_CONCURRENCY", 4, minimum=1)),
+            rate_per_second=number(env, "FULLSTORY_RATE_PER_SECOND", 8, minimum=0.1),
+            summary_profile=optional(env, "SUMMARY_PROFILE_ID"),
+            event_source=event_source,
+            metric_segments=json_object(env, "METRIC_SEGMENTS"),
+            export_poll_delay_seconds=int(number(env, "EXPORT_POLL_DELAY_SECONDS", 30, minimum=0)),
+            export_max_polls=int(number(env, "EXPORT_MAX_POLLS", 20, minimum=1)),
+            slack_webhook_secret_arn=optional(env, "SLACK_WEBHOOK_SECRET_ARN"),
+        )
+
+    def investigation(self) -> InvestigationSettings:
+        return InvestigationSettings(
+            org_id=self.org_id,
+            max_sessions=self.max_sessions,
+            concurrency=self.concurrency,
+            summary_profile=self.summary_profile,
+            event_source=self.event_source,
+            export_poll_delay_seconds=min(self.export_poll_delay_seconds, 900),  # the SQS maximum
+            export_max_polls=self.export_max_polls,
+            metric_segments=dict(self.metric_segments),
         )

@@ -86,3 +86,49 @@ class SecretsManagerSigningKeys:
 def _field(document: dict[str, Any], key: str) -> str | None:
     value = document.get(key)
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+class SecretText:
+    """One secret value (an API key or a webhook URL), cached per container.
+
+    The value may be the plain string, or JSON with the value under `key` (e.g. `{"api_key": "..."}`).
+    """
+
+    def __init__(
+        self, secret_id: str, *, key: str, what: str, cache_seconds: float = 300, client: Any = None
+    ) -> None:
+        self._secret_id = secret_id
+        self._key = key
+        self._what = what
+        self._client = client
+        self._cache = CachedValue(self._load, ttl_seconds=cache_seconds, min_refresh_seconds=cache_seconds)
+
+    def __call__(self) -> str:
+        return self._cache.get()
+
+    def _load(self) -> str:
+        secrets = self._client or aws.client("secretsmanager")
+        try:
+            response = secrets.get_secret_value(SecretId=self._secret_id)
+        except ClientError as error:
+            code = aws.error_code(error)
+            if code == "ResourceNotFoundException":
+                raise ConfigurationError(
+                    f"the {self._what} secret has no value yet; set it with "
+                    f"`aws secretsmanager put-secret-value --secret-id {self._secret_id} --secret-string ...`"
+                ) from None
+            if code in aws.CONFIGURATION_ERROR_CODES:
+                raise ConfigurationError(f"cannot read the {self._what} secret ({code})") from None
+            raise DependencyUnavailable("secrets") from None
+        except BotoCoreError:
+            raise DependencyUnavailable("secrets") from None
+        raw = (response.get("SecretString") or "").strip()
+        value: Any = raw
+        if raw.startswith("{"):
+            try:
+                value = json.loads(raw).get(self._key)
+            except (ValueError, AttributeError):
+                value = None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"the {self._what} secret is empty")
+        return value.strip()

@@ -1,0 +1,96 @@
+"""Where a finished report goes: S3 (JSON + Markdown), EventBridge, and optionally Slack."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fstriage.adapters import aws
+from fstriage.core.errors import DependencyUnavailable, FstriageError
+
+EVENT_SOURCE = "fstriage"
+EVENT_DETAIL_TYPE = "Investigation Completed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    bucket: str
+    json_key: str
+    markdown_key: str
+
+
+class S3ReportStore:
+    def __init__(self, bucket: str, prefix: str = "reports/", *, client: Any = None) -> None:
+        self._bucket = bucket
+        self._prefix = prefix
+        self._client = client
+
+    def keys_for(self, investigation_id: str, generated_at: str) -> StoredReport:
+        day = generated_at[:10].replace("-", "/")
+        base = f"{self._prefix}{day}/{investigation_id}"
+        return StoredReport(self._bucket, f"{base}.json", f"{base}.md")
+
+    def put(self, stored: StoredReport, report: dict[str, Any], markdown: str) -> None:
+        s3 = self._client or aws.client("s3")
+        try:
+            for key, body, content_type in (
+                (stored.json_key, json.dumps(report, indent=2, sort_keys=True), "application/json"),
+                (stored.markdown_key, markdown, "text/markdown; charset=utf-8"),
+            ):
+                s3.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=body.encode(),
+                    ContentType=content_type,
+                    ServerSideEncryption="AES256",
+                )
+        except (ClientError, BotoCoreError) as error:
+            raise aws.classify(error, "reports") from None
+
+
+class EventBridgePublisher:
+    def __init__(self, bus_name: str, *, client: Any = None) -> None:
+        self._bus = bus_name
+        self._client = client
+
+    def publish(self, detail: dict[str, Any]) -> None:
+        events = self._client or aws.client("events")
+        try:
+            response = events.put_events(
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": EVENT_DETAIL_TYPE,
+                        "Detail": json.dumps(detail),
+                        "EventBusName": self._bus,
+                    }
+                ]
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise aws.classify(error, "events") from None
+        if response.get("FailedEntryCount"):
+            raise DependencyUnavailable("events", "EventBridge refused the event")
+
+
+class SlackNotifier:
+    """Posts to a Slack incoming webhook whose URL lives in Secrets Manager (never in the template)."""
+
+    def __init__(
+        self, url_source: Any, *, timeout: float = 5.0, session: requests.Session | None = None
+    ) -> None:
+        self._url_source = url_source
+        self._timeout = timeout
+        self._session = session or requests.Session()
+
+    def post(self, text: str) -> None:
+        url = self._url_source()
+        try:
+            response = self._session.post(url, json={"text": text}, timeout=self._timeout)
+        except requests.RequestException:
+            raise DependencyUnavailable("slack") from None
+        if response.status_code >= 300:
+            raise FstriageError(f"Slack answered {response.status_code}", reason="slack_rejected")

@@ -1,0 +1,531 @@
+"""One investigation: a queued request becomes the evidence for a report.
+
+It asks the Fullstory API (through a port) which sessions were hit, reads their AI summaries and
+events, digests them and groups the errors. Whatever a key's tier or the plan forbids is reported
+in `notes` instead of failing the whole report. Slow work is bounded: a segment export is polled by
+re-queueing the request with a delay, never by blocking the Lambda.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from fstriage.core.digest import (
+    SessionDigest,
+    digest_context,
+    digest_events,
+    digest_export_rows,
+    rank_export_sessions,
+)
+from fstriage.core.errors import (
+    DependencyUnavailable,
+    FullstoryAuthError,
+    FullstoryBadRequest,
+    FullstoryError,
+    FullstoryForbidden,
+    FullstoryNotFound,
+)
+from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
+from fstriage.core.request import Continuation, InvestigationRequest, isoformat, parse_isoformat
+from fstriage.core.session_ids import replay_url
+
+EventSource = Literal["events", "context"]
+Status = Literal["complete", "partial", "failed"]
+
+
+class FullstoryPort(Protocol):
+    """The Fullstory calls an investigation makes (implemented by `adapters.fullstory`)."""
+
+    app_base_url: str
+
+    @property
+    def usage(self) -> FullstoryUsage: ...
+
+    def sessions(
+        self, *, uid: str | None = None, email: str | None = None, limit: int = 20
+    ) -> list[SessionRef]: ...
+
+    def segments(self) -> list[Segment]: ...
+
+    def summary(self, session_id: str, config_profile: str | None = None) -> Summary: ...
+
+    def session_events(self, session_id: str) -> list[dict[str, Any]]: ...
+
+    def session_context(self, session_id: str) -> dict[str, Any]: ...
+
+    def start_segment_export(self, segment_id: str, start: datetime, end: datetime) -> str: ...
+
+    def operation(self, operation_id: str) -> Operation: ...
+
+    def export_results(self, search_export_id: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationSettings:
+    org_id: str
+    max_sessions: int = 10
+    concurrency: int = 4
+    summary_profile: str | None = None
+    event_source: EventSource = "events"
+    export_poll_delay_seconds: int = 30
+    export_max_polls: int = 20
+    # Metric name -> segment ID, so a metric alert can be investigated like a segment alert.
+    metric_segments: Mapping[str, str] = field(default_factory=dict)
+    # Seconds that must be left before a new phase starts; below it the request is redelivered.
+    deadline_margin_seconds: float = 5.0
+
+
+class Notes:
+    """Actionable sentences, merged by topic so ten sessions with the same gap give one sentence."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, tuple[str, bool, list[str]]] = {}
+
+    def add(self, topic: str, sentence: str, *, degrades: bool, session_id: str | None = None) -> None:
+        _, was_degrading, sessions = self._topics.setdefault(topic, (sentence, degrades, []))
+        self._topics[topic] = (sentence, was_degrading or degrades, sessions)
+        if session_id:
+            sessions.append(session_id)
+
+    @property
+    def degraded(self) -> bool:
+        return any(degrades for _, degrades, _ in self._topics.values())
+
+    def topics(self) -> set[str]:
+        return set(self._topics)
+
+    def sentences(self) -> list[str]:
+        rendered = []
+        for sentence, _, sessions in self._topics.values():
+            rendered.append(sentence.format(n=len(sessions), s="" if len(sessions) == 1 else "s"))
+        return rendered
+
+
+@dataclass(slots=True)
+class SessionFindings:
+    session_id: str
+    replay_url: str
+    created_at: str | None = None
+    uid: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+    summary_text: str | None = None
+    summary_unavailable: str | None = None
+    digest: SessionDigest | None = None
+    events_unavailable: str | None = None
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Everything an investigation gathered; `core.report` turns it into the report."""
+
+    request: InvestigationRequest
+    sessions: list[SessionFindings] = field(default_factory=list)
+    # Digests that came from the segment export when a session's own events were unavailable.
+    fallback_digests: list[SessionDigest] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
+    segment: Segment | None = None
+    fatal: str | None = None
+    matched_sessions: int = 0
+
+    @property
+    def status(self) -> Status:
+        if self.fatal:
+            return "failed"
+        return "partial" if self.notes.degraded else "complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Come back later: the segment export is still being prepared."""
+
+    request: InvestigationRequest
+    delay_seconds: int
+
+
+class Investigation:
+    def __init__(
+        self,
+        fullstory: FullstoryPort,
+        settings: InvestigationSettings,
+        *,
+        deadline: Callable[[], float] = lambda: float("inf"),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._fullstory = fullstory
+        self._settings = settings
+        self._deadline = deadline
+        self._now = now
+
+    def run(self, request: InvestigationRequest) -> Finished | Requeue:
+        evidence = Evidence(request=request)
+        try:
+            outcome = self._dispatch(request, evidence)
+        except FullstoryAuthError:
+            evidence.fatal = "auth"
+            evidence.notes.add(
+                "auth",
+                "Fullstory rejected the API key (401). Store a valid Admin or Architect key in the "
+                "Fullstory API key secret; every investigation fails until then.",
+                degrades=True,
+            )
+            return Finished(evidence)
+        return outcome
+
+    def _dispatch(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
+        trigger = request.trigger
+        if trigger.kind == "segment_alert":
+            return self._segment_alert(request, evidence)
+        if trigger.kind == "metric_alert":
+            return self._metric_alert(request, evidence)
+        self._subject_sessions(request, evidence)
+        return Finished(evidence)
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def _metric_alert(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
+        alert = request.trigger.alert
+        metric = (alert.metric_name or alert.name or "") if alert else ""
+        segment_id = self._settings.metric_segments.get(metric)
+        if segment_id is None:
+            evidence.notes.add(
+                "metric_unmapped",
+                f"Metric alerts name no sessions. Map the metric {metric!r} to a segment in "
+                "METRIC_SEGMENTS to investigate the sessions behind it.",
+                degrades=False,
+            )
+            return Finished(evidence)
+        return self._segment_export(request, evidence, segment_id)
+
+    def _segment_alert(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
+        if request.continuation is not None:
+            return self._segment_export(request, evidence, request.continuation.segment_id)
+        alert = request.trigger.alert
+        segment_id = alert.segment_id if alert else None
+        if segment_id is None and alert is not None and alert.segment_name:
+            wanted = alert.segment_name.casefold()
+            found = next((s for s in self._fullstory.segments() if s.name.casefold() == wanted), None)
+            segment_id = found.id if found else None
+            evidence.segment = found
+        if segment_id is None:
+            evidence.fatal = "segment_not_found"
+            evidence.notes.add(
+                "segment_not_found",
+                "The alert's segment could not be found in Fullstory (by URL or by name); check that "
+                "it still exists and that the API key can read segments.",
+                degrades=True,
+            )
+            return Finished(evidence)
+        return self._segment_export(request, evidence, segment_id)
+
+    def _segment_export(
+        self, request: InvestigationRequest, evidence: Evidence, segment_id: str
+    ) -> Finished | Requeue:
+        continuation = request.continuation
+        try:
+            if continuation is None:
+                operation_id = self._fullstory.start_segment_export(
+                    segment_id, parse_isoformat(request.window.start), parse_isoformat(request.window.end)
+                )
+                continuation = Continuation(
+                    segment_id=segment_id,
+                    operation_id=operation_id,
+                    polls=0,
+                    started_at=isoformat(self._now()),
+                )
+            operation = self._fullstory.operation(continuation.operation_id)
+        except FullstoryForbidden as forbidden:
+            evidence.fatal = "export_forbidden"
+            evidence.notes.add(
+                "export_forbidden",
+                f"The segment export was refused ({_api_words(forbidden)}). Segment exports need an Admin "
+                "or Architect API key.",
+                degrades=True,
+            )
+            return Finished(evidence)
+        polls = continuation.polls + 1
+        if not operation.done:
+            if polls >= self._settings.export_max_polls:
+                evidence.fatal = "export_timeout"
+                evidence.notes.add(
+                    "export_timeout",
+                    f"The segment export was still being prepared after {polls} checks; the report covers "
+                    "the alert only. Investigate by hand later with `fstriage investigate`.",
+                    degrades=True,
+                )
+                return Finished(evidence)
+            later = request.continued(
+                Continuation(
+                    segment_id=segment_id,
+                    operation_id=continuation.operation_id,
+                    polls=polls,
+                    started_at=continuation.started_at,
+                )
+            )
+            return Requeue(later, self._settings.export_poll_delay_seconds)
+        if operation.state == "FAILED" or not operation.search_export_id:
+            evidence.fatal = "export_failed"
+            evidence.notes.add(
+                "export_failed",
+                f"Fullstory could not export the segment ({operation.error_details or 'no details given'}); "
+                "the report covers the alert only.",
+                degrades=True,
+            )
+            return Finished(evidence)
+        self._require_time()
+        rows = self._fullstory.export_results(operation.search_export_id)
+        ranking = rank_export_sessions(rows)
+        evidence.matched_sessions = len(ranking.sessions)
+        chosen = ranking.sessions[: self._settings.max_sessions]
+        self._note_cap(evidence, len(ranking.sessions))
+        refs = [
+            SessionFindings(
+                session_id=impacted.session_id,
+                replay_url=replay_url(
+                    self._fullstory.app_base_url, self._settings.org_id, impacted.session_id
+                ),
+                uid=impacted.uid,
+                email=impacted.email,
+            )
+            for impacted in chosen
+        ]
+        self._gather(evidence, refs)
+        # Where a session's own events were unavailable, its export rows still tell its errors.
+        missing = {f.session_id for f in evidence.sessions if f.digest is None}
+        if missing:
+            wanted_rows = [row for row in rows if f"{row.get('UserId')}:{row.get('SessionId')}" in missing]
+            evidence.fallback_digests = digest_export_rows(wanted_rows)
+        return Finished(evidence)
+
+    # -- sessions and users -----------------------------------------------------------------------
+
+    def _subject_sessions(self, request: InvestigationRequest, evidence: Evidence) -> None:
+        subject = request.subject
+        primary = [
+            self._findings_for(session_id)
+            for session_id in subject.session_ids[: self._settings.max_sessions]
+        ]
+        if primary:
+            self._gather(evidence, primary)
+        uid = subject.uid or next((f.uid for f in evidence.sessions if f.uid), None)
+        email = subject.email or next((f.email for f in evidence.sessions if f.email), None)
+        if not (uid or email):
+            if not primary:
+                evidence.fatal = "no_subject"
+            return
+        seen = {f.session_id for f in evidence.sessions}
+        others = self._user_sessions(request, evidence, uid=uid, email=email, exclude=seen)
+        evidence.matched_sessions = len(seen) + len(others)
+        room = max(self._settings.max_sessions - len(evidence.sessions), 0)
+        self._note_cap(evidence, evidence.matched_sessions)
+        if others[:room]:
+            self._gather(evidence, others[:room], uid=uid, email=email)
+
+    def _user_sessions(
+        self,
+        request: InvestigationRequest,
+        evidence: Evidence,
+        *,
+        uid: str | None,
+        email: str | None,
+        exclude: set[str],
+    ) -> list[SessionFindings]:
+        self._require_time()
+        try:
+            refs = self._fullstory.sessions(uid=uid, email=None if uid else email, limit=50)
+        except (FullstoryForbidden, FullstoryNotFound, FullstoryBadRequest) as refused:
+            evidence.notes.add(
+                "user_sessions_unavailable",
+                f"The user's other sessions could not be listed ({_api_words(refused)}); listing sessions "
+                "needs an Admin or Architect API key.",
+                degrades=True,
+            )
+            return []
+        start, end = parse_isoformat(request.window.start), parse_isoformat(request.window.end)
+        in_window = [
+            ref
+            for ref in refs
+            if ref.api_session_id not in exclude
+            and (ref.created_at is None or start <= ref.created_at <= end)
+        ]
+        in_window.sort(key=lambda ref: ref.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return [
+            SessionFindings(
+                session_id=ref.api_session_id,
+                replay_url=ref.fs_url
+                or replay_url(self._fullstory.app_base_url, self._settings.org_id, ref.api_session_id),
+                created_at=isoformat(ref.created_at) if ref.created_at else None,
+            )
+            for ref in in_window
+        ]
+
+    def _findings_for(self, session_id: str) -> SessionFindings:
+        return SessionFindings(
+            session_id=session_id,
+            replay_url=replay_url(self._fullstory.app_base_url, self._settings.org_id, session_id),
+        )
+
+    def _note_cap(self, evidence: Evidence, matched: int) -> None:
+        if matched > self._settings.max_sessions:
+            evidence.notes.add(
+                "capped",
+                f"{matched} sessions matched; the {self._settings.max_sessions} with the most error signals "
+                "(or the most recent) were investigated. Raise MAX_SESSIONS_PER_INVESTIGATION to see more; "
+                "each session costs Activations.",
+                degrades=False,
+            )
+
+    # -- per-session work, concurrent -------------------------------------------------------------
+
+    def _gather(
+        self,
+        evidence: Evidence,
+        findings: Sequence[SessionFindings],
+        *,
+        uid: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        self._require_time()
+        workers = max(1, min(self._settings.concurrency, len(findings)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fstriage-session") as pool:
+            problems = list(pool.map(self._fill_session, findings))
+        # An auth failure in any session fails the investigation (it will fail for all of them).
+        if any(topic == "auth" for problems_of_one in problems for topic, _, _ in problems_of_one):
+            raise FullstoryAuthError("the API key was rejected", status=401)
+        for finding, finding_problems in zip(findings, problems, strict=True):
+            finding.uid = finding.uid or uid
+            finding.email = finding.email or email
+            for topic, sentence, degrades in finding_problems:
+                evidence.notes.add(topic, sentence, degrades=degrades, session_id=finding.session_id)
+            evidence.sessions.append(finding)
+        self._require_time()
+
+    def _fill_session(self, finding: SessionFindings) -> list[tuple[str, str, bool]]:
+        problems: list[tuple[str, str, bool]] = []
+        try:
+            summary = self._fullstory.summary(finding.session_id, self._settings.summary_profile)
+            finding.summary_text = summary.text
+            if summary.text is None:
+                finding.summary_unavailable = "empty"
+        except FullstoryError as error:
+            finding.summary_unavailable = _short_reason(error)
+            problems.append(_summary_problem(error, self._settings.summary_profile))
+        try:
+            if self._settings.event_source == "context":
+                context = self._fullstory.session_context(finding.session_id)
+                finding.digest = digest_context(finding.session_id, context)
+                _identify_from_context(finding, context)
+            else:
+                events = self._fullstory.session_events(finding.session_id)
+                finding.digest = digest_events(finding.session_id, events)
+                _identify_from_events(finding, events)
+        except FullstoryError as error:
+            finding.events_unavailable = _short_reason(error)
+            problems.append(_events_problem(error))
+        return problems
+
+    def _require_time(self) -> None:
+        if self._deadline() < self._settings.deadline_margin_seconds:
+            raise DependencyUnavailable("time", "too little time left in this invocation; redeliver")
+
+
+def _short_reason(error: FullstoryError) -> str:
+    return f"{error.status or 'no answer'} {error.code or error.reason}"
+
+
+def _api_words(error: FullstoryError) -> str:
+    return f"Fullstory answered {error.status or 'nothing'}: {error.message}"
+
+
+def _summary_problem(error: FullstoryError, profile: str | None) -> tuple[str, str, bool]:
+    if isinstance(error, FullstoryAuthError):
+        return ("auth", "", True)
+    if isinstance(error, FullstoryForbidden):
+        return (
+            "summary_forbidden",
+            f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). Summaries need an "
+            "Admin or Architect key and Anywhere: Activation.",
+            True,
+        )
+    if isinstance(error, FullstoryBadRequest | FullstoryNotFound) and profile is None:
+        return (
+            "summary_profile",
+            f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). Set "
+            "SUMMARY_PROFILE_ID to a summary profile of your org.",
+            True,
+        )
+    if isinstance(error, FullstoryNotFound):
+        return (
+            "summary_missing",
+            "Fullstory had no AI summary for {n} session{s} (404): the session may be too old, or the "
+            "summary profile may not exist.",
+            True,
+        )
+    return (
+        "summary_failed",
+        f"AI summaries failed for {{n}} session{{s}} after retries ({_api_words(error)}).",
+        True,
+    )
+
+
+def _events_problem(error: FullstoryError) -> tuple[str, str, bool]:
+    if isinstance(error, FullstoryAuthError):
+        return ("auth", "", True)
+    if isinstance(error, FullstoryForbidden):
+        return (
+            "events_forbidden",
+            f"Session events were unavailable for {{n}} session{{s}} ({_api_words(error)}). Reading events "
+            "needs an Admin or Architect key and Anywhere: Activation; console errors, exceptions, failed "
+            "requests and frustrated clicks are missing for those sessions.",
+            True,
+        )
+    if isinstance(error, FullstoryNotFound):
+        return (
+            "events_missing",
+            "Fullstory found no events for {n} session{s} (404): the session may be older than the data "
+            "retention, or was not recorded.",
+            True,
+        )
+    return (
+        "events_failed",
+        f"Session events failed for {{n}} session{{s}} after retries ({_api_words(error)}).",
+        True,
+    )
+
+
+def _identify_from_events(finding: SessionFindings, events: Iterable[Mapping[str, Any]]) -> None:
+    """The user, from the session's last `identify` event (the only place a session names its user)."""
+    for event in events:
+        if event.get("event_type") != "identify":
+            continue
+        properties = event.get("event_properties")
+        if not isinstance(properties, Mapping):
+            continue
+        finding.uid = _text(properties.get("user_id")) or finding.uid
+        finding.email = _text(properties.get("user_email")) or finding.email
+        finding.display_name = _text(properties.get("user_display_name")) or finding.display_name
+
+
+def _identify_from_context(finding: SessionFindings, context: Mapping[str, Any]) -> None:
+    inner = context.get("context")
+    user = inner.get("user_context") if isinstance(inner, Mapping) else None
+    if not isinstance(user, Mapping):
+        return
+    finding.uid = _text(user.get("uid") or user.get("user_id")) or finding.uid
+    finding.email = _text(user.get("email") or user.get("user_email")) or finding.email
+    finding.display_name = (
+        _text(user.get("display_name") or user.get("user_display_name")) or finding.display_name
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

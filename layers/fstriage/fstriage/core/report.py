@@ -1,0 +1,195 @@
+"""The report: JSON for machines (schemas/report.schema.json) and short Markdown for people and LLMs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from fstriage.core.digest import ErrorGroup, SessionDigest, group_errors
+from fstriage.core.fullstory_models import FullstoryUsage
+from fstriage.core.investigation import Evidence, SessionFindings
+from fstriage.core.redact import mask_email
+from fstriage.core.request import InvestigationRequest, isoformat
+
+REPORT_SCHEMA_VERSION = 1
+MAX_ERROR_GROUPS = 25
+MAX_SIGNALS_PER_SESSION = 20
+MARKDOWN_GROUPS = 5
+MARKDOWN_SUMMARY_CHARS = 240
+MARKDOWN_EXAMPLE_CHARS = 120
+HEADLINE_CHARS = 300
+
+
+def investigation_id_for(request_id: str) -> str:
+    """Stable per request, so a redelivered request overwrites its report instead of adding one."""
+    return "inv_" + request_id.removeprefix("req_")
+
+
+def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: datetime) -> dict[str, Any]:
+    request = evidence.request
+    fallback = {digest.session_id: digest for digest in evidence.fallback_digests}
+    digests = [f.digest for f in evidence.sessions if f.digest] + list(fallback.values())
+    groups = group_errors(digests, limit=MAX_ERROR_GROUPS)
+    sessions = [_session(finding, fallback.get(finding.session_id)) for finding in evidence.sessions]
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "investigation_id": investigation_id_for(request.request_id),
+        "request_id": request.request_id,
+        "status": evidence.status,
+        "generated_at": isoformat(generated_at),
+        "headline": _headline(evidence, groups),
+        "trigger": _trigger(request, evidence),
+        "window": {"start": request.window.start, "end": request.window.end},
+        "sessions": sessions,
+        "error_groups": [group.to_dict() for group in groups],
+        "notes": evidence.notes.sentences(),
+        "cost": {"fullstory_calls": usage.calls, "activations": usage.activations},
+    }
+
+
+def _session(finding: SessionFindings, fallback: SessionDigest | None) -> dict[str, Any]:
+    digest = finding.digest or fallback
+    return {
+        "session_id": finding.session_id,
+        "replay_url": finding.replay_url,
+        "created_at": finding.created_at,
+        "user": {"uid": finding.uid, "email": finding.email, "display_name": finding.display_name},
+        "summary": {
+            "available": finding.summary_text is not None,
+            "text": finding.summary_text,
+            "unavailable_reason": finding.summary_unavailable,
+        },
+        "signals": [signal.to_dict() for signal in digest.signals[:MAX_SIGNALS_PER_SESSION]]
+        if digest
+        else [],
+        "signal_source": digest.source if digest else None,
+        "unclassified": dict(digest.unclassified) if digest else {},
+        "event_count": digest.event_count if digest else 0,
+        "error_signal_count": digest.error_signal_count if digest else 0,
+        "events_available": finding.digest is not None,
+        "events_unavailable_reason": finding.events_unavailable,
+    }
+
+
+def _trigger(request: InvestigationRequest, evidence: Evidence) -> dict[str, Any]:
+    trigger = request.trigger
+    alert = trigger.alert
+    segment = evidence.segment
+    return {
+        "kind": trigger.kind,
+        "event_name": trigger.event_name,
+        "occurred_at": trigger.occurred_at,
+        "text": trigger.text,
+        "alert": asdict(alert) if alert else None,
+        "segment": {
+            "id": (segment.id if segment else None) or (alert.segment_id if alert else None),
+            "name": (segment.name if segment else None) or (alert.segment_name if alert else None),
+            "url": (alert.segment_url if alert else None) or (segment.url if segment else None),
+        }
+        if trigger.kind == "segment_alert"
+        else None,
+        "subject": {
+            "session_ids": list(request.subject.session_ids),
+            "uid": request.subject.uid,
+            "email": request.subject.email,
+        },
+    }
+
+
+def _label(request: InvestigationRequest) -> str:
+    trigger = request.trigger
+    alert = trigger.alert
+    if trigger.kind == "segment_alert":
+        return f'Segment alert "{(alert and (alert.segment_name or alert.name)) or "unnamed"}"'
+    if trigger.kind == "metric_alert":
+        return f'Metric alert "{(alert and (alert.name or alert.metric_name)) or "unnamed"}"'
+    if trigger.kind == "note":
+        return "Note on a session"
+    if trigger.kind == "custom_event":
+        return f'Custom event "{trigger.text}"'
+    return f'Stream "{trigger.text}"' if trigger.text else "Stream event"
+
+
+def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
+    label = _label(evidence.request)
+    sessions = evidence.sessions
+    if evidence.fatal:
+        text = f"{label}: could not be investigated; see notes"
+    elif not sessions:
+        text = f"{label}: no sessions to investigate in the window"
+    elif groups:
+        hit = sum(1 for f in sessions if (f.digest and f.digest.error_signal_count))
+        top = groups[0]
+        text = (
+            f"{label}: errors in {max(hit, len(top.sessions))} of {len(sessions)} sessions; "
+            f"top: {top.signature} ({len(top.sessions)} sessions)"
+        )
+    else:
+        text = f"{label}: no errors found in {len(sessions)} sessions"
+    return _clip(text, HEADLINE_CHARS)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The low-token view: headline, top error groups, one line per session, notes."""
+    cost = report["cost"]
+    trigger = report["trigger"]
+    lines = [
+        f"# {report['headline']}",
+        "",
+        f"**Status:** {report['status']} · "
+        f"**Trigger:** `{trigger['event_name']}` at {trigger['occurred_at']} · "
+        f"**Window:** {report['window']['start']} → {report['window']['end']}",
+        f"**Fullstory:** {cost['fullstory_calls']} API calls, {cost['activations']} Activations · "
+        f"**Investigation:** `{report['investigation_id']}`",
+    ]
+    if trigger.get("text"):
+        lines += ["", f"> {mask_email(_clip(trigger['text'], MARKDOWN_SUMMARY_CHARS))}"]
+    groups = report["error_groups"]
+    if groups:
+        shown = groups[:MARKDOWN_GROUPS]
+        lines += ["", f"## Error groups (top {len(shown)} of {len(groups)})"]
+        for rank, group in enumerate(shown, start=1):
+            sessions = len(group["sessions"])
+            plural = "s" if sessions != 1 else ""
+            lines.append(
+                f"{rank}. **{group['kind']}** `{group['signature']}`: {sessions} session{plural}, "
+                f"{group['count']}x, last {group['last_seen'] or 'unknown'}"
+            )
+            if group["example"]:
+                lines.append(f"   e.g. `{mask_email(_clip(group['example'], MARKDOWN_EXAMPLE_CHARS))}`")
+    if report["sessions"]:
+        lines += ["", f"## Sessions ({len(report['sessions'])})"]
+        lines += [line for session in report["sessions"] for line in _session_lines(session)]
+    if report["notes"]:
+        lines += ["", "## Notes"]
+        lines += [f"- {note}" for note in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _session_lines(session: dict[str, Any]) -> list[str]:
+    user = session["user"]
+    who = user["uid"] or (mask_email(user["email"]) if user["email"] else None) or "unidentified user"
+    counts: dict[str, int] = {}
+    for signal in session["signals"]:
+        counts[signal["kind"]] = counts.get(signal["kind"], 0) + signal["count"]
+    ranked = sorted(counts.items(), key=lambda kind_count: -kind_count[1])
+    signals = ", ".join(f"{kind} x{count}" for kind, count in ranked)
+    if not session["events_available"]:
+        source = " (from the segment export)" if session["signals"] else ""
+        signals = (
+            (signals + source) if signals else f"events unavailable ({session['events_unavailable_reason']})"
+        )
+    lines = [
+        f"- [{session['session_id']}]({session['replay_url']}) · {who} · {signals or 'no error signals'}"
+    ]
+    summary = session["summary"]
+    if summary["text"]:
+        lines.append(
+            f"  - AI summary: {mask_email(_clip(' '.join(summary['text'].split()), MARKDOWN_SUMMARY_CHARS))}"
+        )
+    return lines
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
