@@ -12,7 +12,6 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service="fstriage-webhook")
 app = WebhookApp.from_environment(logger, metrics)
 
 
-@logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.handle(event)
+    return app.handle(event, context)

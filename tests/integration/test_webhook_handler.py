@@ -326,7 +326,11 @@ def test_logs_and_metrics_say_what_happened_without_secrets_or_bodies(
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     logs = [line for line in lines if "message" in line]
     metrics = [line for line in lines if "_aws" in line]
-    assert any(log.get("request_id") == accepted["json"]["request_id"] for log in logs)
+    # The accepted delivery's record is its metrics line (request_id as EMF metadata).
+    assert any(
+        line.get("request_id") == accepted["json"]["request_id"] and line.get("outcome") == "accepted"
+        for line in metrics
+    )
     assert any(log.get("outcome") == "rejected" and log.get("reason") == "bad_signature" for log in logs)
     names = {
         metric["Name"]

@@ -67,9 +67,11 @@ class WebhookApp:
             intake = error
         return cls(intake, logger, metrics)
 
-    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         result = self._answer(event)
-        self._record(result, route=_route_name(event))
+        self._record(
+            result, route=_route_name(event), lambda_request_id=getattr(context, "aws_request_id", None)
+        )
         return function_url_response(result.response)
 
     def _answer(self, event: Mapping[str, Any]) -> IntakeResult:
@@ -84,8 +86,11 @@ class WebhookApp:
             return IntakeResult(HttpResponse(400, body), "rejected", error.reason)
         return self._intake.handle(request)
 
-    def _record(self, result: IntakeResult, *, route: str) -> None:
+    def _record(self, result: IntakeResult, *, route: str, lambda_request_id: str | None) -> None:
+        # Only the lines actually written carry the invocation's request id; Powertools'
+        # inject_lambda_context would stamp every invocation at several times the cost.
         fields: dict[str, Any] = {
+            "function_request_id": lambda_request_id,
             "status": result.response.status,
             "outcome": result.outcome,
             "reason": result.reason,
@@ -100,8 +105,15 @@ class WebhookApp:
             self._logger.error("webhook is misconfigured: %s", result.detail, extra=fields)
         elif result.outcome == "unavailable":
             self._logger.warning("a dependency is unavailable; asked the sender to retry", extra=fields)
+        elif result.outcome == "rejected":
+            self._logger.info("webhook rejected", extra=fields)
         else:
-            self._logger.info("webhook answered", extra=fields)
+            # The happy path's record is the metrics line, written once per invocation anyway; a
+            # Powertools log line would cost several times the verification itself (docs/performance.md).
+            for key in ("outcome", "event_name", "request_id", "trigger_kind"):
+                if fields.get(key) is not None:
+                    self._metrics.add_metadata(key=key, value=fields[key])
+            self._logger.debug("webhook answered", extra=fields)
         self._metrics.add_metric(name=_OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
         if result.outcome == "rejected":
             # A second, per-reason series, so alarms can tell forged traffic from broken payloads.

@@ -37,6 +37,8 @@ def loads_object(body: bytes, *, max_depth: int) -> dict[str, Any]:
         raise PayloadError("body is not JSON", reason="invalid_json") from None
     if not isinstance(document, dict):
         raise PayloadError("JSON body must be an object", reason="invalid_payload")
-    if json_depth(document) > max_depth:
+    # Depth can't exceed the number of opening brackets (those inside strings only over-count), so
+    # the usual small webhook skips the walk after two C-speed counts.
+    if text.count("{") + text.count("[") > max_depth and json_depth(document) > max_depth:
         raise PayloadError("JSON is nested too deeply", reason="too_deep")
     return document

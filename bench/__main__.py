@@ -1,0 +1,34 @@
+"""Run every benchmark, or the ones named: `.venv/bin/python -m bench [NAME ...]`.
+
+Each benchmark is a module with `main(argv) -> int` that prints its own floor, result and ratio.
+Add new ones to BENCHMARKS.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from bench import webhook_cold, webhook_warm
+
+BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
+    "webhook_warm": webhook_warm.main,
+    "webhook_cold": webhook_cold.main,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    names = list(argv) or list(BENCHMARKS)
+    if unknown := [name for name in names if name not in BENCHMARKS]:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    status = 0
+    for index, name in enumerate(names):
+        if index:
+            print()
+        status = max(status, BENCHMARKS[name]([]))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
