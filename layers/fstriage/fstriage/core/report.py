@@ -108,6 +108,8 @@ def _label(request: InvestigationRequest) -> str:
         return "Note on a session"
     if trigger.kind == "custom_event":
         return f'Custom event "{trigger.text}"'
+    if trigger.kind == "manual":
+        return "Manual investigation"
     return f'Stream "{trigger.text}"' if trigger.text else "Stream event"
 
 

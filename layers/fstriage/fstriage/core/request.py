@@ -14,8 +14,8 @@ from typing import Any, Literal, get_args
 from fstriage.core.errors import PayloadError
 
 SCHEMA_VERSION = 1
-TriggerKind = Literal["segment_alert", "metric_alert", "note", "custom_event", "stream"]
-TriggerSource = Literal["system_webhook", "stream"]
+TriggerKind = Literal["segment_alert", "metric_alert", "note", "custom_event", "stream", "manual"]
+TriggerSource = Literal["system_webhook", "stream", "cli"]
 TRIGGER_KINDS: tuple[str, ...] = get_args(TriggerKind)
 
 
