@@ -15,6 +15,10 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PY := $(VENV)/bin/python
+# What the local stack (`fstriage local`) runs the functions with: the Lambda runtime's own packages
+# (awslambdaric + boto3, at uv.lock's versions), nothing else. The layer brings the rest.
+RUNTIME_VENV := .venv-runtime
+RUNTIME_PACKAGES := awslambdaric boto3
 
 # Fake credentials and a region: nothing here may reach real AWS.
 export AWS_ACCESS_KEY_ID := testing
@@ -26,11 +30,12 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup lint validate build test test-unit test-template test-integration clean
+.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e local $(RUNTIME_VENV) clean
 
 help:
 	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
-	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam)"
+	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, Lambda runtime in .venv-runtime)"
+	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
 	@echo "make clean  - remove venvs and build output"
 
 $(UV):
@@ -46,12 +51,22 @@ $(SAM): $(UV)
 	$(UV) venv --quiet --python "$(PYTHON313)" $(SAM_VENV)
 	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
-setup: $(VENV)/.synced $(SAM)
+# Pinned by uv.lock itself: its export is the constraints file, so boto3's botocore etc. match too.
+$(RUNTIME_VENV)/.synced: $(UV) uv.lock
+	$(UV) venv --quiet --allow-existing --python "$(PYTHON313)" $(RUNTIME_VENV)
+	$(UV) export --frozen --no-hashes --no-emit-project --all-groups --quiet -o $(RUNTIME_VENV)/constraints.txt
+	VIRTUAL_ENV=$(RUNTIME_VENV) $(UV) pip install --quiet -c $(RUNTIME_VENV)/constraints.txt $(RUNTIME_PACKAGES)
+	@touch $@
+
+$(RUNTIME_VENV): $(RUNTIME_VENV)/.synced
+
+setup: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy functions/investigator/app.py
 	$(PY) -m fstriage_dev.events --check
 
 validate: $(VENV)/.synced $(SAM)
@@ -76,7 +91,16 @@ test-template: $(VENV)/.synced
 test-integration: $(VENV)/.synced
 	$(call run_tier,tests/integration)
 
-test: lint validate build test-unit test-template test-integration
+# The local stack end to end (sam build, moto, the runtime emulator). Here a missing tool fails, not skips.
+test-e2e: export FSTRIAGE_E2E_REQUIRED := 1
+test-e2e: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+	$(call run_tier,tests/e2e)
+
+test: lint validate build test-unit test-template test-integration test-e2e
+
+# The whole stack on this machine: make local ARGS="--port 3000"
+local: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+	$(PY) -m fstriage_dev.local $(ARGS)
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

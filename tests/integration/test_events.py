@@ -160,7 +160,7 @@ def test_stream_events_name_their_subject(stack: WebhookStack) -> None:
 
 
 def test_sqs_event_carries_the_request_the_webhook_queues(stack: WebhookStack) -> None:
-    """The investigator does not exist yet, so check the record itself (manifest: expect_status null)."""
+    """The investigator consumes this message, so check the record itself (manifest: expect_status null)."""
     assert MANIFEST[SQS_FILE]["function"] == "InvestigatorFunction"
     assert MANIFEST[SQS_FILE]["expect_status"] is None
     (record,) = load_event(SQS_FILE)["Records"]

@@ -17,32 +17,68 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.shared import constants as powertools_constants
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.api import lint_all
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
+import fstriage.investigator_app
 import fstriage.settings
 from fstriage.adapters.ledger import DynamoDeliveryLedger
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, STREAMS_PREFIX
-from fstriage.settings import WebhookSettings
+from fstriage.investigator_app import METRICS_NAMESPACE, InvestigatorApp, InvestigatorRuntime
+from fstriage.settings import InvestigatorSettings, WebhookSettings
+from tests.support.aws import FakeLambdaContext
 from tests.support.constants import TEST_ORG_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 NO_VALUE = object()  # what `Ref: AWS::NoValue` resolves to: the property is left out
 
+QUEUE_ARN = {"Fn::GetAtt": ["InvestigationQueue", "Arn"]}
+# Action -> the resources it is granted on. Log group ARNs (GetAtt ... Arn) end in ":*" once deployed:
+# the streams Lambda names itself, inside that one group. No other wildcard is granted, except the
+# reports/ key prefix (REPORT_OBJECTS).
 WEBHOOK_ACTIONS = {
-    "sqs:SendMessage": {"Fn::GetAtt": ["InvestigationQueue", "Arn"]},
-    "secretsmanager:GetSecretValue": {"Ref": "SigningSecret"},
-    "dynamodb:PutItem": {"Fn::GetAtt": ["DedupeTable", "Arn"]},
-    "dynamodb:UpdateItem": {"Fn::GetAtt": ["DedupeTable", "Arn"]},
-    "dynamodb:DeleteItem": {"Fn::GetAtt": ["DedupeTable", "Arn"]},
-    "dynamodb:GetItem": {"Fn::GetAtt": ["DedupeTable", "Arn"]},
+    "logs:CreateLogStream": [{"Fn::GetAtt": ["WebhookLogGroup", "Arn"]}],
+    "logs:PutLogEvents": [{"Fn::GetAtt": ["WebhookLogGroup", "Arn"]}],
+    "sqs:SendMessage": [QUEUE_ARN],
+    "secretsmanager:GetSecretValue": [{"Ref": "SigningSecret"}],
+    "dynamodb:PutItem": [{"Fn::GetAtt": ["DedupeTable", "Arn"]}],
+    "dynamodb:UpdateItem": [{"Fn::GetAtt": ["DedupeTable", "Arn"]}],
+    "dynamodb:DeleteItem": [{"Fn::GetAtt": ["DedupeTable", "Arn"]}],
+    "dynamodb:GetItem": [{"Fn::GetAtt": ["DedupeTable", "Arn"]}],
 }
-BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+REPORT_OBJECTS = {"Fn::Sub": "${ReportsBucket.Arn}/reports/*"}
+INVESTIGATOR_ACTIONS = {
+    "logs:CreateLogStream": [{"Fn::GetAtt": ["InvestigatorLogGroup", "Arn"]}],
+    "logs:PutLogEvents": [{"Fn::GetAtt": ["InvestigatorLogGroup", "Arn"]}],
+    # The SQS event source polls with the function's role.
+    "sqs:ReceiveMessage": [QUEUE_ARN],
+    "sqs:DeleteMessage": [QUEUE_ARN],
+    "sqs:GetQueueAttributes": [QUEUE_ARN],
+    "sqs:ChangeMessageVisibility": [QUEUE_ARN],
+    # SqsRequestQueue.send: a pending segment export is polled again by re-queueing with a delay.
+    "sqs:SendMessage": [QUEUE_ARN],
+    "secretsmanager:GetSecretValue": [{"Ref": "FullstoryApiKeySecret"}],
+    "s3:PutObject": [REPORT_OBJECTS],
+    "events:PutEvents": [
+        {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}
+    ],
+    "dynamodb:GetItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
+    "dynamodb:PutItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
+    "dynamodb:UpdateItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
+    "dynamodb:DeleteItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
+}
+FUNCTION_ROLES = {"WebhookFunction": "WebhookRole", "InvestigatorFunction": "InvestigatorRole"}
+FUNCTION_LOG_GROUPS = {"WebhookFunction": "WebhookLogGroup", "InvestigatorFunction": "InvestigatorLogGroup"}
+SLACK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fstriage/slack-AbC123"
+INVESTIGATOR_HANDLER = ROOT / "functions" / "investigator" / "app.py"
 # Powertools reads these itself (aws_lambda_powertools.shared.constants).
 POWERTOOLS_ENV = {
     powertools_constants.SERVICE_NAME_ENV,
@@ -137,13 +173,49 @@ def stack() -> Stack:
     return Stack()
 
 
-def webhook_environment(stack: Stack) -> dict[str, str]:
-    """The webhook's environment as Lambda would see it; resource references become dummy values."""
-    variables = stack.properties("WebhookFunction")["Environment"]["Variables"]
+def function_environment(stack: Stack, function: str) -> dict[str, str]:
+    """A function's environment as Lambda would see it; resource references become dummy values."""
+    variables = stack.properties(function)["Environment"]["Variables"]
     return {
         name: value if isinstance(value, str) else f"dummy-{json.dumps(value, sort_keys=True)}"
         for name, value in variables.items()
     }
+
+
+def webhook_environment(stack: Stack) -> dict[str, str]:
+    return function_environment(stack, "WebhookFunction")
+
+
+def investigator_environment(stack: Stack) -> dict[str, str]:
+    return function_environment(stack, "InvestigatorFunction")
+
+
+def role_grants(stack: Stack, role_id: str) -> dict[str, list[Any]]:
+    """Action -> resources, from every inline statement of the role (each must be a plain Allow)."""
+    granted: dict[str, list[Any]] = {}
+    for policy in stack.properties(role_id)["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}  # no NotAction/NotResource
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            assert resources, statement
+            for action in actions:
+                assert "*" not in action, statement
+                assert action not in granted, f"{action} granted twice"
+                granted[action] = resources
+    return granted
+
+
+def settings_reads() -> set[str]:
+    """The environment names fstriage/settings.py reads."""
+    source = inspect.getsource(fstriage.settings)
+    read_by_settings = set(re.findall(r'\benv(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', source))
+    assert "FULLSTORY_ORG_ID" in read_by_settings  # the pattern still finds what settings.py reads
+    assert "IDEMPOTENCY_TABLE_NAME" in read_by_settings
+    return read_by_settings
 
 
 def test_cfn_lint_reports_no_errors_or_warnings_in_any_region() -> None:
@@ -203,6 +275,7 @@ def test_functions_default_to_python313_on_arm64_and_the_runtime_matches_the_pro
 def test_architecture_parameter_switches_functions_and_layer_to_x86_64() -> None:
     local = Stack({"Architecture": "x86_64"})
     assert local.properties("WebhookFunction")["Architectures"] == ["x86_64"]
+    assert local.properties("InvestigatorFunction")["Architectures"] == ["x86_64"]
     (layer_id,) = local.resources("AWS::Lambda::LayerVersion")
     assert local.properties(layer_id)["CompatibleArchitectures"] == ["x86_64"]
 
@@ -218,6 +291,39 @@ def test_webhook_function_size_timeout_and_concurrency_cap(stack: Stack) -> None
         assert 0 < int(stack.properties(name)["Timeout"]) <= 900, name
 
 
+def test_investigator_function_size_timeout_and_handler(stack: Stack) -> None:
+    investigator = stack.properties("InvestigatorFunction")
+    assert investigator["Handler"] == "app.handler"
+    assert investigator["MemorySize"] == 512
+    assert investigator["Timeout"] == 120
+    # Its concurrency is capped by the event source (MaximumConcurrency), not by a reservation.
+    assert "ReservedConcurrentExecutions" not in investigator
+    source = stack.sam["Resources"]["InvestigatorFunction"]["Properties"]
+    assert source["CodeUri"] == "functions/investigator/"
+    assert (ROOT / source["CodeUri"] / "app.py").is_file()
+    assert re.search(r"^def handler\(", INVESTIGATOR_HANDLER.read_text(), re.MULTILINE)
+
+
+def test_investigator_consumes_the_queue_with_partial_batch_failures_and_a_concurrency_cap(
+    stack: Stack,
+) -> None:
+    (mapping_id,) = stack.resources("AWS::Lambda::EventSourceMapping")
+    mapping = stack.properties(mapping_id)
+    assert mapping["FunctionName"] == {"Ref": "InvestigatorFunction"}
+    assert mapping["EventSourceArn"] == QUEUE_ARN
+    assert mapping["BatchSize"] == 2
+    # Without it, one failed record would make SQS redeliver the whole batch, finished reports included.
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": "2"}
+    assert mapping.get("Enabled", True) is True
+    parameter = stack.cfn["Parameters"]["InvestigatorMaxConcurrency"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (2, 2, 1000)  # SQS limits
+
+    wider = Stack({"InvestigatorMaxConcurrency": "5"})
+    (wider_id,) = wider.resources("AWS::Lambda::EventSourceMapping")
+    assert wider.properties(wider_id)["ScalingConfig"] == {"MaximumConcurrency": "5"}
+
+
 def test_zero_reserved_concurrency_means_no_reservation_rather_than_a_disabled_function() -> None:
     uncapped = Stack({"WebhookReservedConcurrency": "0"})
     assert "ReservedConcurrentExecutions" not in uncapped.properties("WebhookFunction")
@@ -225,28 +331,67 @@ def test_zero_reserved_concurrency_means_no_reservation_rather_than_a_disabled_f
     assert capped.properties("WebhookFunction")["ReservedConcurrentExecutions"] == "3"
 
 
-def test_webhook_role_grants_exactly_the_calls_the_adapters_make(stack: Stack) -> None:
-    role = stack.properties("WebhookFunctionRole")
-    assert role["ManagedPolicyArns"] == [BASIC_EXECUTION_ROLE]  # logs only
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}
+def test_each_function_has_its_own_explicit_role_and_no_managed_policy(stack: Stack) -> None:
+    # A SAM-generated role would carry AWSLambdaBasicExecutionRole (logs on "*") and, for the SQS event
+    # source, AWSLambdaSQSQueueExecutionRole (sqs on "*"). With `Role` given, SAM generates none.
+    assert set(stack.resources("AWS::IAM::Role")) == set(FUNCTION_ROLES.values())
+    assert stack.resources("AWS::IAM::Policy") == {}
+    assert stack.resources("AWS::IAM::ManagedPolicy") == {}
+    for function, role_id in FUNCTION_ROLES.items():
+        assert stack.properties(function)["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, function
+        role = stack.properties(role_id)
+        assert "ManagedPolicyArns" not in role, role_id
+        assert "PermissionsBoundary" not in role, role_id
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com"]},
+            "Action": ["sts:AssumeRole"],
+        }
 
-    granted: dict[str, Any] = {}
-    for policy in role["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}  # no NotAction/NotResource
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            assert len(resources) == 1, statement
-            for action in actions:
-                assert "*" not in action, statement
-                assert action not in granted, f"{action} granted twice"
-                granted[action] = resources[0]
-            assert "*" not in json.dumps(resources), statement
-    assert granted == WEBHOOK_ACTIONS
+
+def test_webhook_role_grants_exactly_the_calls_the_adapters_make(stack: Stack) -> None:
+    assert role_grants(stack, "WebhookRole") == WEBHOOK_ACTIONS
+
+
+def test_investigator_role_grants_exactly_the_calls_the_adapters_and_the_queue_poller_make(
+    stack: Stack,
+) -> None:
+    assert role_grants(stack, "InvestigatorRole") == INVESTIGATOR_ACTIONS
+
+
+def test_no_role_grants_a_wildcard_beyond_the_reports_prefix(stack: Stack) -> None:
+    for role_id in FUNCTION_ROLES.values():
+        for action, resources in role_grants(stack, role_id).items():
+            assert "*" not in action, (role_id, action)
+            for resource in resources:
+                if resource == REPORT_OBJECTS:
+                    continue  # objects under reports/ in this stack's bucket: keys are per investigation
+                assert "*" not in json.dumps(resource), (role_id, action, resource)
+    # The reports prefix is the one the investigator writes under, and the one the lifecycle expires.
+    settings = InvestigatorSettings.from_env(investigator_environment(stack))
+    assert REPORT_OBJECTS["Fn::Sub"] == "${ReportsBucket.Arn}/" + settings.reports_prefix + "*"
+
+
+def test_slack_secret_is_readable_only_when_one_is_configured(stack: Stack) -> None:
+    assert investigator_environment(stack)["SLACK_WEBHOOK_SECRET_ARN"] == ""
+    assert InvestigatorSettings.from_env(investigator_environment(stack)).slack_webhook_secret_arn is None
+
+    with_slack = Stack({"SlackWebhookSecretArn": SLACK_SECRET_ARN})
+    granted = role_grants(with_slack, "InvestigatorRole")
+    assert granted["secretsmanager:GetSecretValue"] == [{"Ref": "FullstoryApiKeySecret"}, SLACK_SECRET_ARN]
+    assert {action: r for action, r in granted.items() if action != "secretsmanager:GetSecretValue"} == {
+        action: r for action, r in INVESTIGATOR_ACTIONS.items() if action != "secretsmanager:GetSecretValue"
+    }
+    env = investigator_environment(with_slack)
+    assert InvestigatorSettings.from_env(env).slack_webhook_secret_arn == SLACK_SECRET_ARN
+
+    pattern = re.compile(with_slack.cfn["Parameters"]["SlackWebhookSecretArn"]["AllowedPattern"])
+    assert pattern.fullmatch(SLACK_SECRET_ARN)
+    assert pattern.fullmatch("")
+    # IAM matches the full ARN; a partial one (no 6-character suffix) would be denied at run time.
+    assert not pattern.fullmatch(SLACK_SECRET_ARN.removesuffix("-AbC123"))
+    assert not pattern.fullmatch("*")
 
 
 def test_both_queues_are_encrypted_and_failures_go_to_the_dead_letter_queue(stack: Stack) -> None:
@@ -274,22 +419,103 @@ def test_queue_visibility_timeout_covers_six_investigator_timeouts(stack: Stack)
     assert 0 < investigator_timeout <= 900
     assert visibility >= 6 * investigator_timeout
     assert visibility <= 43200  # the SQS maximum (12 h)
-    # Every SQS consumer in the stack (the investigator, once it exists) must fit the same rule.
+    # The investigator takes its Timeout from the same mapping...
+    assert stack.properties("InvestigatorFunction")["Timeout"] == investigator_timeout
+    # ...and every SQS consumer in the stack (today: the investigator alone) fits the same rule.
+    consumers = []
     for mapping in stack.resources("AWS::Lambda::EventSourceMapping").values():
         source = mapping["Properties"]["EventSourceArn"]
         function = mapping["Properties"]["FunctionName"]["Ref"]
-        if isinstance(source, dict) and "Fn::GetAtt" in source:
-            queue_visibility = stack.properties(source["Fn::GetAtt"][0]).get("VisibilityTimeout", 30)
-            assert int(queue_visibility) >= 6 * int(stack.properties(function)["Timeout"]), function
+        assert isinstance(source, dict) and "Fn::GetAtt" in source, source  # a queue of this stack
+        queue_visibility = stack.properties(source["Fn::GetAtt"][0]).get("VisibilityTimeout", 30)
+        assert int(queue_visibility) >= 6 * int(stack.properties(function)["Timeout"]), function
+        consumers.append((function, source["Fn::GetAtt"][0]))
+    assert consumers == [("InvestigatorFunction", "InvestigationQueue")]
 
 
-def test_webhook_log_group_is_the_functions_own_with_a_retention(stack: Stack) -> None:
-    (name,) = stack.resources("AWS::Logs::LogGroup")
-    group = stack.properties(name)
-    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${WebhookFunction}"}
-    assert group["RetentionInDays"] == "30"
+def test_each_function_logs_to_its_own_declared_group_with_a_retention(stack: Stack) -> None:
+    assert set(stack.resources("AWS::Logs::LogGroup")) == set(FUNCTION_LOG_GROUPS.values())
     allowed = stack.cfn["Parameters"]["LogRetentionDays"]["AllowedValues"]
-    assert group["RetentionInDays"] in {str(days) for days in allowed}
+    names = set()
+    for function, group_id in FUNCTION_LOG_GROUPS.items():
+        # LoggingConfig points the function at the declared group, so the group (with its retention)
+        # exists before the first invocation and the role needs no logs:CreateLogGroup.
+        assert stack.properties(function)["LoggingConfig"] == {"LogGroup": {"Ref": group_id}}, function
+        group = stack.properties(group_id)
+        assert group["RetentionInDays"] == "30"
+        assert group["RetentionInDays"] in {str(days) for days in allowed}
+        name = group["LogGroupName"]["Fn::Sub"]
+        assert name.startswith("/aws/lambda/${AWS::StackName}/"), name
+        names.add(name)
+        # The role writes to this group only.
+        grants = role_grants(stack, FUNCTION_ROLES[function])
+        assert grants["logs:PutLogEvents"] == [{"Fn::GetAtt": [group_id, "Arn"]}]
+        assert "logs:CreateLogGroup" not in grants
+    assert len(names) == len(FUNCTION_LOG_GROUPS)
+
+
+def test_fullstory_api_key_secret_is_created_empty(stack: Stack) -> None:
+    secret = stack.properties("FullstoryApiKeySecret")
+    assert "SecretString" not in secret
+    assert "GenerateSecretString" not in secret
+    assert "put-secret-value" in secret["Description"]
+    assert '{"api_key": "..."}' in secret["Description"]
+    assert investigator_environment(stack)["FULLSTORY_API_KEY_SECRET_ARN"] == (
+        'dummy-{"Ref": "FullstoryApiKeySecret"}'
+    )
+    # The JSON form the description offers is the key the code reads.
+    assert 'SecretText(settings.api_key_secret_arn, key="api_key"' in inspect.getsource(
+        fstriage.investigator_app
+    )
+
+
+def test_reports_bucket_is_private_encrypted_tls_only_and_expires_reports(stack: Stack) -> None:
+    bucket = stack.properties("ReportsBucket")
+    assert bucket["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert "BucketName" not in bucket  # generated: no clash between stacks or accounts
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    settings = InvestigatorSettings.from_env(investigator_environment(stack))
+    assert rules["ExpireReports"] == {
+        "Id": "ExpireReports",
+        "Status": "Enabled",
+        "Prefix": settings.reports_prefix,
+        "ExpirationInDays": "90",
+    }
+    assert rules["AbortIncompleteUploads"]["Status"] == "Enabled"
+    assert "Prefix" not in rules["AbortIncompleteUploads"]
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # Reports outlive the stack (a non-empty bucket would fail the deletion); the lifecycle expires them.
+    source = stack.sam["Resources"]["ReportsBucket"]
+    assert (source["DeletionPolicy"], source["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+    (policy_id,) = stack.resources("AWS::S3::BucketPolicy")
+    policy = stack.properties(policy_id)
+    assert policy["Bucket"] == {"Ref": "ReportsBucket"}
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["ReportsBucket", "Arn"]},
+        {"Fn::Sub": "${ReportsBucket.Arn}/*"},
+    ]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+
+
+def test_report_retention_is_a_parameter(stack: Stack) -> None:
+    kept = Stack({"ReportRetentionDays": "7"}).properties("ReportsBucket")
+    (expire,) = (r for r in kept["LifecycleConfiguration"]["Rules"] if r["Id"] == "ExpireReports")
+    assert expire["ExpirationInDays"] == "7"
+    assert stack.cfn["Parameters"]["ReportRetentionDays"]["MinValue"] == 1
 
 
 def test_signing_secret_is_generated_never_written_in_the_template(stack: Stack) -> None:
@@ -335,6 +561,25 @@ def test_dedupe_table_matches_what_the_ledger_writes(stack: Stack) -> None:
     assert item["expires_at"] == {"N": str(1_000_000 + 3600)}  # the TTL attribute, epoch seconds
 
 
+def test_idempotency_table_matches_the_powertools_persistence_layer(stack: Stack) -> None:
+    table = stack.properties("IdempotencyTable")
+    defaults = inspect.signature(DynamoDBPersistenceLayer.__init__).parameters
+    key, ttl = defaults["key_attr"].default, defaults["expiry_attr"].default
+    assert (key, ttl) == ("id", "expiration")  # Powertools' defaults
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+    # And the investigator keeps those defaults (no sort key, no renamed attributes).
+    runtime = InvestigatorRuntime.from_env(investigator_environment(stack))
+    assert runtime.persistence.key_attr == key
+    assert runtime.persistence.sort_key_attr is None
+    assert runtime.persistence.expiry_attr == ttl
+    assert runtime.persistence.table_name == 'dummy-{"Ref": "IdempotencyTable"}'
+
+
 def test_dead_letter_alarm_fires_on_one_message(stack: Stack) -> None:
     alarm = stack.properties("DlqDepthAlarm")
     assert alarm["Namespace"] == "AWS/SQS"
@@ -355,6 +600,60 @@ def test_dead_letter_alarm_notifies_the_topic_when_one_is_given() -> None:
     topic = "arn:aws:sns:us-east-1:123456789012:fstriage-alarms"
     alarm = Stack({"AlarmTopicArn": topic}).properties("DlqDepthAlarm")
     assert alarm["AlarmActions"] == [topic]
+
+
+def investigator_service_name() -> str:
+    """The Powertools service name the investigator's handler gives its Logger and Metrics."""
+    services: set[str] = set(re.findall(r'service="([^"]+)"', INVESTIGATOR_HANDLER.read_text()))
+    assert len(services) == 1, services
+    return services.pop()
+
+
+@pytest.mark.parametrize(
+    ("alarm_id", "metric"),
+    [
+        ("FullstoryAuthAlarm", "FullstoryAuthFailed"),
+        ("InvestigatorMisconfiguredAlarm", "InvestigatorMisconfigured"),
+    ],
+)
+def test_investigator_alarms_watch_metrics_the_code_emits(stack: Stack, alarm_id: str, metric: str) -> None:
+    alarm = stack.properties(alarm_id)
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["MetricName"] == metric
+    assert f'self._count("{metric}")' in inspect.getsource(fstriage.investigator_app)
+    # Powertools adds the service as a dimension; the alarm must name the same one, or it sees nothing.
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": investigator_service_name()}]
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["Period"] == 300
+    assert alarm["EvaluationPeriods"] == 1
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "AlarmActions" not in alarm
+
+    topic = "arn:aws:sns:us-east-1:123456789012:fstriage-alarms"
+    assert Stack({"AlarmTopicArn": topic}).properties(alarm_id)["AlarmActions"] == [topic]
+
+
+def test_misconfigured_alarm_matches_the_metric_a_misconfigured_investigator_publishes(stack: Stack) -> None:
+    """Black box: a missing setting makes the app count the metric, in the EMF shape the alarm reads."""
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=investigator_service_name())
+    app = InvestigatorApp.from_environment(
+        Logger(service=investigator_service_name()),
+        metrics,  # type: ignore[arg-type]  # same interface, without the shared class-level metric set
+        env={k: v for k, v in investigator_environment(stack).items() if k != "REPORTS_BUCKET"},
+    )
+    with pytest.raises(ConfigurationError):
+        app.handle({"Records": []}, FakeLambdaContext())
+    blob: dict[str, Any] = dict(metrics.serialize_metric_set())
+    (directive,) = blob["_aws"]["CloudWatchMetrics"]
+    alarm = stack.properties("InvestigatorMisconfiguredAlarm")
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert [m["Name"] for m in directive["Metrics"]] == [alarm["MetricName"]]
+    assert directive["Dimensions"] == [[d["Name"] for d in alarm["Dimensions"]]]
+    assert {d["Name"]: blob[d["Name"]] for d in alarm["Dimensions"]} == {
+        d["Name"]: d["Value"] for d in alarm["Dimensions"]
+    }
 
 
 def test_outputs_tell_the_operator_what_to_paste_into_fullstory(stack: Stack) -> None:
@@ -382,6 +681,19 @@ def test_outputs_tell_the_operator_what_to_paste_into_fullstory(stack: Stack) ->
     assert outputs["InvestigationDLQUrl"]["Value"] == {"Ref": "InvestigationDLQ"}
 
 
+def test_outputs_tell_the_operator_how_to_set_the_api_key_and_find_reports(stack: Stack) -> None:
+    outputs = stack.cfn["Outputs"]
+    assert outputs["ReportsBucketName"]["Value"] == {"Ref": "ReportsBucket"}
+    assert outputs["FullstoryApiKeySecretArn"]["Value"] == {"Ref": "FullstoryApiKeySecret"}
+    assert outputs["InvestigatorFunctionName"]["Value"] == {"Ref": "InvestigatorFunction"}
+    command = outputs["SetFullstoryApiKeyCommand"]["Value"]["Fn::Sub"]
+    assert command.startswith("aws secretsmanager put-secret-value ")
+    assert "--secret-id ${FullstoryApiKeySecret}" in command
+    # The key comes from a shell variable (read -rs), never from the template or a parameter.
+    assert '--secret-string "$FULLSTORY_API_KEY"' in command
+    assert "read -rs FULLSTORY_API_KEY" in outputs["SetFullstoryApiKeyCommand"]["Description"]
+
+
 def test_webhook_environment_satisfies_the_settings_loader(stack: Stack) -> None:
     env = webhook_environment(stack)
     settings = WebhookSettings.from_env(env)  # raises ConfigurationError if a required name is missing
@@ -396,11 +708,81 @@ def test_webhook_environment_satisfies_the_settings_loader(stack: Stack) -> None
 
 
 def test_every_webhook_environment_name_is_read_by_the_code(stack: Stack) -> None:
-    source = inspect.getsource(fstriage.settings)
-    read_by_settings = set(re.findall(r'\benv(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', source))
-    assert "FULLSTORY_ORG_ID" in read_by_settings  # the pattern still finds what settings.py reads
-    unread = set(webhook_environment(stack)) - read_by_settings - POWERTOOLS_ENV
+    unread = set(webhook_environment(stack)) - settings_reads() - POWERTOOLS_ENV
     assert unread == set()
+
+
+def test_investigator_environment_satisfies_the_settings_loader(stack: Stack) -> None:
+    env = investigator_environment(stack)
+    settings = InvestigatorSettings.from_env(env)  # raises ConfigurationError on a missing/invalid name
+    settings.investigation()
+    assert settings.org_id == TEST_ORG_ID
+    assert settings.region == "na1"
+    assert settings.api_url is None  # FULLSTORY_API_URL is for tests and the local sandbox only
+    assert settings.event_bus_name == "default"
+    assert (settings.max_sessions, settings.concurrency) == (10, 4)
+    assert settings.summary_profile is None
+    assert settings.event_source == "events"
+    assert settings.metric_segments == {}
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    for name in (
+        "FULLSTORY_ORG_ID",
+        "FULLSTORY_API_KEY_SECRET_ARN",
+        "REPORTS_BUCKET",
+        "INVESTIGATION_QUEUE_URL",
+        "IDEMPOTENCY_TABLE_NAME",
+    ):
+        with pytest.raises(ConfigurationError):
+            InvestigatorSettings.from_env({key: value for key, value in env.items() if key != name})
+
+    tuned = Stack(
+        {
+            "FullstoryRegion": "eu1",
+            "SessionEventSource": "context",
+            "MetricSegments": '{"Payment API error rate": "payment-errors-seg"}',
+            "SummaryProfileId": "triage-profile",
+            "MaxSessionsPerInvestigation": "25",
+            "FetchConcurrency": "8",
+            "EventBusName": "fstriage-bus",
+        }
+    )
+    tuned_settings = InvestigatorSettings.from_env(investigator_environment(tuned))
+    assert tuned_settings.region == "eu1"
+    assert tuned_settings.event_source == "context"
+    assert tuned_settings.metric_segments == {"Payment API error rate": "payment-errors-seg"}
+    assert tuned_settings.summary_profile == "triage-profile"
+    assert (tuned_settings.max_sessions, tuned_settings.concurrency) == (25, 8)
+    assert tuned_settings.event_bus_name == "fstriage-bus"
+
+
+def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack) -> None:
+    env = investigator_environment(stack)
+    assert set(env) == {
+        "FULLSTORY_ORG_ID",
+        "FULLSTORY_API_KEY_SECRET_ARN",
+        "FULLSTORY_REGION",
+        "REPORTS_BUCKET",
+        "INVESTIGATION_QUEUE_URL",
+        "IDEMPOTENCY_TABLE_NAME",
+        "EVENT_BUS_NAME",
+        "MAX_SESSIONS_PER_INVESTIGATION",
+        "FETCH_CONCURRENCY",
+        "SUMMARY_PROFILE_ID",
+        "SESSION_EVENT_SOURCE",
+        "METRIC_SEGMENTS",
+        "SLACK_WEBHOOK_SECRET_ARN",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+    assert set(env) - POWERTOOLS_ENV <= settings_reads()
+    assert "FULLSTORY_API_URL" in settings_reads()
+
+
+def test_env_json_sets_only_variables_the_investigator_declares(stack: Stack) -> None:
+    """`sam local invoke --env-vars` silently drops variables the function does not declare."""
+    local = json.loads((ROOT / "events" / "env.json").read_text())["InvestigatorFunction"]
+    declared = stack.sam["Resources"]["InvestigatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(local) <= set(declared)
+    InvestigatorSettings.from_env(investigator_environment(stack) | local)
 
 
 def test_parameter_defaults_agree_with_the_code_defaults(stack: Stack) -> None:
@@ -418,6 +800,29 @@ def test_parameter_defaults_agree_with_the_code_defaults(stack: Stack) -> None:
     assert set(parameters["FullstoryRegion"]["AllowedValues"]) == set(
         stack.cfn["Mappings"]["FullstoryRegions"]
     )
+
+
+def test_investigator_parameter_defaults_agree_with_the_code_defaults(stack: Stack) -> None:
+    parameters = stack.cfn["Parameters"]
+    code_defaults = {field.name: field.default for field in dataclasses.fields(InvestigatorSettings)}
+    assert parameters["MaxSessionsPerInvestigation"]["Default"] == code_defaults["max_sessions"]
+    assert parameters["FetchConcurrency"]["Default"] == code_defaults["concurrency"]
+    assert parameters["SessionEventSource"]["Default"] == code_defaults["event_source"]
+    assert parameters["EventBusName"]["Default"] == code_defaults["event_bus_name"]
+    assert parameters["SummaryProfileId"]["Default"] == ""
+    assert parameters["SlackWebhookSecretArn"]["Default"] == ""
+    assert json.loads(parameters["MetricSegments"]["Default"]) == {}
+    assert (
+        parameters["MaxSessionsPerInvestigation"]["MinValue"],
+        parameters["MaxSessionsPerInvestigation"]["MaxValue"],
+    ) == (1, 100)
+    assert set(parameters["SessionEventSource"]["AllowedValues"]) == {"events", "context"}
+    segments = re.compile(parameters["MetricSegments"]["AllowedPattern"])
+    assert segments.fullmatch('{"Payment API error rate": "payment-errors-seg"}')
+    assert not segments.fullmatch('["payment-errors-seg"]')
+    bus = re.compile(parameters["EventBusName"]["AllowedPattern"])
+    assert bus.fullmatch("default")
+    assert not bus.fullmatch("arn:aws:events:us-east-1:123456789012:event-bus/other")
 
 
 def test_layer_requirements_pin_exactly_the_locked_versions() -> None:

@@ -61,6 +61,10 @@ DEDUPE_TABLE_NAME = "fstriage-DeliveryLedger"
 # end in "-" plus six characters, or Secrets Manager would read that as the suffix.
 SIGNING_SECRET_NAME = "fstriage/test/webhook-keys"  # noqa: S105 -- a name, not a secret
 SIGNING_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{SIGNING_SECRET_NAME}"
+API_KEY_SECRET_NAME = "fstriage/test/fullstory-api-key"  # noqa: S105 -- a name, not a secret
+API_KEY_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{API_KEY_SECRET_NAME}"
+REPORTS_BUCKET = "fstriage-reports-local"
+IDEMPOTENCY_TABLE_NAME = "fstriage-Idempotency"
 
 WEBHOOK_FUNCTION = "WebhookFunction"
 INVESTIGATOR_FUNCTION = "InvestigatorFunction"
@@ -77,6 +81,18 @@ WEBHOOK_ENV: dict[str, str] = {
     "DEDUPE_TABLE_NAME": DEDUPE_TABLE_NAME,
     "SIGNATURE_TOLERANCE_SECONDS": str(LOCAL_TOLERANCE_SECONDS),
     "STREAM_SOURCE_ALLOW_LIST": FULLSTORY_STREAM_RANGES,
+}
+# Only names the template declares for the function (sam local drops the others). The tunables
+# (sessions, concurrency, event source, ...) keep the template's parameter defaults.
+INVESTIGATOR_ENV: dict[str, str] = {
+    "FULLSTORY_ORG_ID": TEST_ORG_ID,
+    "FULLSTORY_API_KEY_SECRET_ARN": API_KEY_SECRET_ARN,
+    "FULLSTORY_REGION": "na1",
+    "REPORTS_BUCKET": REPORTS_BUCKET,
+    "INVESTIGATION_QUEUE_URL": QUEUE_URL,
+    "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
+    "EVENT_BUS_NAME": "default",
+    "SLACK_WEBHOOK_SECRET_ARN": "",
 }
 
 
@@ -573,8 +589,8 @@ def examples() -> list[Example]:
             INVESTIGATOR_FUNCTION,
             sqs_event(body, attributes),
             "The investigation request the webhook queues for webhook-segment-trend-alert.json, as the "
-            "investigator receives it. The investigator handler is not written yet, so there is no "
-            "expected answer; its test checks that the body parses as an investigation request.",
+            "investigator receives it. Its answer depends on the Fullstory API it reaches, so none is "
+            "fixed here; the integration tests run the investigator against a local Fullstory sandbox.",
             None,
         ),
     )
@@ -607,7 +623,7 @@ def _request_line(example: Example) -> str:
 
 def _answer(example: Example) -> str:
     if example.expect_status is None:
-        return "none yet (investigator not written)"
+        return "a batch response (`batchItemFailures`), no fixed answer"
     code = example.expect_error or example.expect_outcome
     reason = f" (`{example.expect_reason}`)" if example.expect_reason else ""
     queued = " (1 message queued)" if example.expect_outcome == "queued" else ""
@@ -698,8 +714,24 @@ calls `handler(event, context)` with each file.
 Invoking a `queued` file twice against the same resources answers `200 duplicate` the second time:
 the dedupe table remembers the delivery, as it would a Fullstory retry.
 
-`sqs-investigation-request.json` is for `sam local invoke InvestigatorFunction -e ...` once the
-investigator exists.
+`sqs-investigation-request.json` is for `sam local invoke InvestigatorFunction -e ...`; `env.json` has an
+`InvestigatorFunction` section for it. Besides the queue, that invoke needs the Fullstory API key secret
+(`{API_KEY_SECRET_NAME}`, holding a real key: the function calls the Fullstory API of the
+`FULLSTORY_REGION`), the reports bucket and the idempotency table:
+
+```sh
+aws --endpoint-url $moto secretsmanager create-secret --name {API_KEY_SECRET_NAME} \\
+    --secret-string "$FULLSTORY_API_KEY"
+aws --endpoint-url $moto s3 mb s3://{REPORTS_BUCKET}
+aws --endpoint-url $moto dynamodb create-table --table-name {IDEMPOTENCY_TABLE_NAME} \\
+    --billing-mode PAY_PER_REQUEST --attribute-definitions AttributeName=id,AttributeType=S \\
+    --key-schema AttributeName=id,KeyType=HASH
+sam local invoke --config-env local InvestigatorFunction -e events/sqs-investigation-request.json \\
+    --env-vars events/env.json
+```
+
+It answers `{{"batchItemFailures": []}}` once the report is in the bucket; a record it could not finish
+is listed there, and SQS would redeliver it.
 
 ## Regenerating
 
@@ -719,7 +751,7 @@ def render() -> dict[str, str]:
     found = examples()
     files = {example.file: dump_json(example.event) for example in found}
     files["manifest.json"] = dump_json({example.file: example.manifest_entry() for example in found})
-    files["env.json"] = dump_json({WEBHOOK_FUNCTION: WEBHOOK_ENV})
+    files["env.json"] = dump_json({WEBHOOK_FUNCTION: WEBHOOK_ENV, INVESTIGATOR_FUNCTION: INVESTIGATOR_ENV})
     files["README.md"] = readme(found)
     return files
 
