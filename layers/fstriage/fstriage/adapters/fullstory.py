@@ -249,6 +249,8 @@ class FullstoryClient:
         self._key = key
         self.region = resolve_region(key, region)
         self.base_url = (base_url or api_base_url(self.region)).rstrip("/")
+        if urlsplit(self.base_url).scheme not in ("https", "http") or not urlsplit(self.base_url).netloc:
+            raise ConfigurationError(f"the Fullstory API URL {self.base_url!r} is not an http(s) URL")
         self.app_base_url = (app_url or app_base_url(self.region)).rstrip("/")
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
