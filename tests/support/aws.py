@@ -9,12 +9,21 @@ Resources are named after the settings in `env` (default `DEFAULT_WEBHOOK_ENV`),
 is exported with monkeypatch, so a handler imported inside the block reads them. boto3 clients are
 cached per process (`fstriage.adapters.aws.client`); the cache is cleared on the way in and out, so
 the code under test creates its clients inside the mock.
+
+`investigator_stack` does the same for the investigator (queue + DLQ, bucket, idempotency table,
+API key and Slack secrets, and an EventBridge rule copying `fstriage` events to a queue tests read):
+
+    with investigator_stack(monkeypatch) as stack:
+        handler = stack.load_investigator_handler(monkeypatch, FULLSTORY_API_URL=sandbox.base_url)
+        records = stack.receive()
+        stack.settle(records, handler.handler({"Records": records}, FakeLambdaContext(remaining_ms=60_000)))
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
@@ -60,9 +69,11 @@ class FakeLambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/fstriage-WebhookFunction"
     log_stream_name: str = "local"
+    # What `get_remaining_time_in_millis` answers: a webhook's few seconds by default.
+    remaining_ms: int = 3000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 3000
+        return self.remaining_ms
 
 
 @dataclass
@@ -149,6 +160,247 @@ def webhook_stack(
             secret_arn=secret_arn,
             env=settings,
             sqs=sqs,
+            dynamodb=dynamodb,
+            secretsmanager=secretsmanager,
+        )
+        try:
+            yield stack
+        finally:
+            for name in stack._modules:
+                sys.modules.pop(name, None)
+            aws.client.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# The investigator's stack
+
+
+INVESTIGATOR_APP = REPO_ROOT / "functions" / "investigator" / "app.py"
+INVESTIGATOR_SERVICE = "fstriage-investigator"
+DEFAULT_API_KEY = "na1.fstriage-test-api-key"
+MAX_RECEIVE_COUNT = 5
+
+DEFAULT_INVESTIGATOR_ENV: dict[str, str] = {
+    "FULLSTORY_ORG_ID": TEST_ORG_ID,
+    "FULLSTORY_API_KEY_SECRET_ARN": (
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/fullstory-api-key"
+    ),
+    "REPORTS_BUCKET": "fstriage-test-reports",
+    "INVESTIGATION_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/fstriage-test-investigations",
+    "IDEMPOTENCY_TABLE_NAME": "fstriage-test-idempotency",
+}
+SLACK_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/slack-webhook"
+
+
+def lambda_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message (from ReceiveMessage) as the event source mapping hands it to Lambda."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+@dataclass
+class InvestigatorStack:
+    """The investigator's resources under moto: queue + DLQ, bucket, idempotency table, secrets, and an
+    EventBridge rule that copies every `source: fstriage` event to a capture queue tests can read."""
+
+    env: dict[str, str]
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    capture_url: str
+    bucket: str
+    table_name: str
+    sqs: Any
+    s3: Any
+    dynamodb: Any
+    secretsmanager: Any
+    published: list[dict[str, Any]] = field(default_factory=list)
+    _modules: list[str] = field(default_factory=list)
+
+    def load_investigator_handler(
+        self, monkeypatch: pytest.MonkeyPatch, path: Path = INVESTIGATOR_APP, **overrides: str | None
+    ) -> ModuleType:
+        """Import the investigator entry point afresh with `env` plus `overrides` (None unsets one)."""
+        for name, value in {**self.env, **overrides}.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        aws.client.cache_clear()
+        name = f"fstriage_test_investigator_app_{uuid.uuid4().hex}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        self._modules.append(name)
+        spec.loader.exec_module(module)
+        # Powertools keeps one handler per service name across imports: point it at this test's stdout.
+        for handler in logging.getLogger(INVESTIGATOR_SERVICE).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.stream = sys.stdout
+        return module
+
+    def send(self, body: str, attributes: Mapping[str, str] | None = None, *, delay_seconds: int = 0) -> str:
+        response = self.sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            DelaySeconds=delay_seconds,
+            MessageAttributes={
+                key: {"DataType": "String", "StringValue": value} for key, value in (attributes or {}).items()
+            },
+        )
+        return str(response["MessageId"])
+
+    def receive(self, *, max_messages: int = 10, visibility_timeout: int = 0) -> list[dict[str, Any]]:
+        """What the event source mapping would hand Lambda next (visibility 0: a failure is visible again
+        at once, so a test can redeliver without waiting)."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=visibility_timeout,
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        return [lambda_record(message, self.queue_arn) for message in messages]
+
+    def settle(self, records: list[dict[str, Any]], response: Mapping[str, Any] | None) -> None:
+        """Delete what the handler did not report failed, as the event source mapping does (nothing when
+        the handler raised, i.e. `response` is None)."""
+        if response is None:
+            return
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        for record in records:
+            if record["messageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"])
+
+    def end_delays(self) -> None:
+        """Let every delayed message on the queue become visible now (moto keeps the delay in memory;
+        SQS offers no call for this, so this reaches into moto's backend instead of sleeping)."""
+        from moto.sqs.models import sqs_backends  # noqa: PLC0415 - moto internals, only here
+
+        name = urlsplit(self.queue_url).path.rstrip("/").rsplit("/", 1)[-1]
+        for message in sqs_backends[ACCOUNT_ID][REGION].queues[name]._messages:
+            message.delayed_until = 0
+
+    def queue_counts(self, queue_url: str | None = None) -> dict[str, int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        names.append("ApproximateNumberOfMessagesDelayed")
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url or self.queue_url, AttributeNames=names)
+        return {
+            key.removeprefix("ApproximateNumberOf"): int(value)
+            for key, value in attributes["Attributes"].items()
+        }
+
+    def objects(self) -> dict[str, bytes]:
+        listed = self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        return {
+            item["Key"]: self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+            for item in listed
+        }
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every EventBridge event published so far (drained from the capture queue)."""
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.capture_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return list(self.published)
+            for message in batch:
+                self.published.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def put_secret(self, secret_arn: str, value: str) -> None:
+        self.secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=value)
+
+
+@contextmanager
+def investigator_stack(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    env: Mapping[str, str] | None = None,
+    api_key: str | None = DEFAULT_API_KEY,
+    slack_url: str | None = None,
+) -> Iterator[InvestigatorStack]:
+    """Create the investigator's resources under moto; yield an `InvestigatorStack`.
+
+    `api_key=None` creates the API key secret without a value (as the stack does before an operator
+    sets it). `slack_url` stores a Slack webhook URL in its own secret and sets SLACK_WEBHOOK_SECRET_ARN.
+    """
+    settings = dict(DEFAULT_INVESTIGATOR_ENV if env is None else env)
+    with mock_aws():
+        aws.client.cache_clear()
+        sqs = boto3.client("sqs", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+
+        def queue_arn(url: str) -> str:
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            return str(attributes["Attributes"]["QueueArn"])
+
+        queue_name = urlsplit(settings["INVESTIGATION_QUEUE_URL"]).path.rstrip("/").rsplit("/", 1)[-1]
+        dlq_url = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
+        redrive = {"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+        queue_url = sqs.create_queue(QueueName=queue_name, Attributes={"RedrivePolicy": json.dumps(redrive)})[
+            "QueueUrl"
+        ]
+        capture_url = sqs.create_queue(QueueName="fstriage-test-published-events")["QueueUrl"]
+        events.put_rule(
+            Name="fstriage-test-capture", EventPattern=json.dumps({"source": ["fstriage"]}), State="ENABLED"
+        )
+        events.put_targets(
+            Rule="fstriage-test-capture", Targets=[{"Id": "capture", "Arn": queue_arn(capture_url)}]
+        )
+        bucket = settings["REPORTS_BUCKET"]
+        s3.create_bucket(Bucket=bucket)
+        table_name = settings["IDEMPOTENCY_TABLE_NAME"]
+        dynamodb.create_table(
+            TableName=table_name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
+        key_secret = _secret_name(settings["FULLSTORY_API_KEY_SECRET_ARN"])
+        if api_key is None:
+            secretsmanager.create_secret(Name=key_secret)
+        else:
+            secretsmanager.create_secret(Name=key_secret, SecretString=json.dumps({"api_key": api_key}))
+        if slack_url is not None:
+            secretsmanager.create_secret(
+                Name=_secret_name(SLACK_SECRET_ARN), SecretString=json.dumps({"url": slack_url})
+            )
+            settings["SLACK_WEBHOOK_SECRET_ARN"] = SLACK_SECRET_ARN
+        stack = InvestigatorStack(
+            env=settings,
+            queue_url=queue_url,
+            queue_arn=queue_arn(queue_url),
+            dlq_url=dlq_url,
+            capture_url=capture_url,
+            bucket=bucket,
+            table_name=table_name,
+            sqs=sqs,
+            s3=s3,
             dynamodb=dynamodb,
             secretsmanager=secretsmanager,
         )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from fstriage.core.errors import DependencyUnavailable
+from fstriage.core.errors import DependencyUnavailable, FullstoryError, FullstoryNotFound
+from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
 from fstriage.core.ports import Claim, SigningKeys
+from fstriage_dev.sandbox import data as synth
 
 
 @dataclass
@@ -68,3 +74,119 @@ class MemoryLedger:
         if self.unavailable:
             raise DependencyUnavailable("ledger")
         self.items.pop(delivery_key, None)
+
+
+@dataclass
+class MemoryFullstory:
+    """The investigation's `FullstoryPort` in memory, serving a sandbox `SandboxData` (no HTTP).
+
+    `fail` maps an operation (`summary`, `session_events`, `session_context`, `sessions`, `segments`,
+    `export_start`, `operation`, `export_results`), or `operation:session_id` for one session, to the
+    error it raises. The export answers PENDING `pending_polls` times, then `export_state`.
+    `before_call` runs first on every call (e.g. to move a fake clock).
+    """
+
+    data: synth.SandboxData
+    app_base_url: str = "https://app.fullstory.com"
+    fail: dict[str, FullstoryError] = field(default_factory=dict)
+    # Extra raw events appended to a session's own (e.g. an `identify` event the sandbox never sends).
+    extra_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Sessions listed for a uid or email instead of the sandbox's (e.g. refs without a created time).
+    listed: dict[str, list[SessionRef]] = field(default_factory=dict)
+    pending_polls: int = 0
+    export_state: str = "COMPLETED"
+    export_error_details: str | None = None
+    before_call: Callable[[str], None] | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+    activations: int = 0
+    _exports: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
+
+    @property
+    def usage(self) -> FullstoryUsage:
+        return FullstoryUsage(
+            calls=sum(self.calls.values()), retries=0, activations=self.activations, downloads=0
+        )
+
+    def _call(self, operation: str, session_id: str | None = None) -> None:
+        self.calls[operation] += 1
+        if self.before_call is not None:
+            self.before_call(operation)
+        error = self.fail.get(f"{operation}:{session_id}") or self.fail.get(operation)
+        if error is not None:
+            raise error
+
+    def _session(self, session_id: str) -> synth.SandboxSession:
+        session = self.data.session(session_id)
+        if session is None:
+            raise _not_found()
+        return session
+
+    def sessions(
+        self, *, uid: str | None = None, email: str | None = None, limit: int = 20
+    ) -> list[SessionRef]:
+        self._call("sessions")
+        key = uid if uid is not None else email
+        if key in self.listed:
+            return self.listed[key][:limit]
+        return [
+            SessionRef(
+                user_id=s.device_id,
+                session_id=s.session_id,
+                created_time=str(int(s.created.timestamp())),
+                created_at=s.created,
+                fs_url=self.data.replay_url(s),
+            )
+            for s in self.data.sessions_of(uid=uid, email=email)[:limit]
+        ]
+
+    def segments(self) -> list[Segment]:
+        self._call("segments")
+        return [Segment(s.id, s.name, s.creator, s.created, s.url) for s in self.data.segments]
+
+    def summary(self, session_id: str, config_profile: str | None = None) -> Summary:
+        self._call("summary", session_id)
+        text, response = synth.summary(self._session(session_id))
+        return Summary(text=text, response=response if config_profile else None)
+
+    def session_events(self, session_id: str) -> list[dict[str, Any]]:
+        self._call("session_events", session_id)
+        events = list(self._session(session_id).events) + self.extra_events.get(session_id, [])
+        self.activations += 1
+        return events
+
+    def session_context(self, session_id: str) -> dict[str, Any]:
+        self._call("session_context", session_id)
+        context = synth.context_data(self.data, self._session(session_id))
+        self.activations += 1
+        return context
+
+    def start_segment_export(self, segment_id: str, start: datetime, end: datetime) -> str:
+        self._call("export_start")
+        if self.data.segment(segment_id) is None:
+            raise _not_found()
+        operation_id = f"op-{len(self._exports) + 1}"
+        self._exports[operation_id] = (segment_id, start, end)
+        return operation_id
+
+    def operation(self, operation_id: str) -> Operation:
+        self._call("operation")
+        if self.pending_polls > 0:
+            self.pending_polls -= 1
+            return Operation(operation_id, "PENDING", None, None, 40.0)
+        completed = self.export_state == "COMPLETED"
+        return Operation(
+            operation_id,
+            "COMPLETED" if completed else "FAILED",
+            f"export-{operation_id}" if completed else None,
+            None if completed else self.export_error_details,
+            100.0,
+        )
+
+    def export_results(self, search_export_id: str) -> list[dict[str, Any]]:
+        self._call("export_results")
+        segment_id, start, end = self._exports[search_export_id.removeprefix("export-")]
+        return synth.export_rows(self.data, segment_id, start=start, end=end, fields=[])
+
+
+def _not_found() -> FullstoryNotFound:
+    return FullstoryNotFound("Requested resource does not exist", status=404, code="resource_not_found")

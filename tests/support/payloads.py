@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
+
+from fstriage.core.payloads import Investigate, interpret_stream_event, interpret_system_event
+from fstriage.core.request import InvestigationRequest, Origin, build_request, isoformat
 
 SESSION_URL = (
     "https://app.fullstory.com/ui/o-TEST-na1/session/6915774531905556:5557778531805533!1110765439578976"
@@ -88,3 +92,58 @@ def custom_event() -> dict[str, Any]:
 
 def encode(document: Any) -> bytes:
     return json.dumps(document).encode()
+
+
+def stream_session(session_url: str, **fields: Any) -> dict[str, Any]:
+    """A Streams delivery (Field Mapping) naming a session by its replay URL; `fields` adds or overrides."""
+    document: dict[str, Any] = {
+        "stream_name": "Checkout rage clicks",
+        "event_time": "2026-11-01T00:00:00.000Z",
+        "event_type": "click",
+        "app_url_session": session_url,
+        "url": "https://shop.example.test/checkout/payment",
+        "page_name": "Checkout",
+        "target_text": "Pay now",
+    }
+    document.update(fields)
+    return document
+
+
+def stream_user(
+    *, user_id: str | None = None, user_email: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A Streams delivery naming only a user, by uid and/or email."""
+    document: dict[str, Any] = {
+        "stream_name": "Signup form errors",
+        "event_time": "2026-11-01T00:00:00.000Z",
+        "event_type": "change",
+        "url": "https://shop.example.test/signup",
+        "page_name": "Sign up",
+    }
+    if user_id is not None:
+        document["user_id"] = user_id
+    if user_email is not None:
+        document["user_email"] = user_email
+    document.update(fields)
+    return document
+
+
+def request_for(
+    document: dict[str, Any],
+    *,
+    received_at: datetime,
+    lookback: timedelta = timedelta(hours=24),
+    org_id: str = "o-TEST-na1",
+    stream: bool = False,
+) -> InvestigationRequest:
+    """The investigation request the webhook builds for `document` (no signature, no queue)."""
+    if stream:
+        decision = interpret_stream_event(document, received_at=received_at, lookback=lookback)
+    else:
+        interpreted = interpret_system_event(document, received_at=received_at, lookback=lookback)
+        assert isinstance(interpreted, Investigate), interpreted
+        decision = interpreted
+    origin = Origin(org_id=org_id, delivery_key="sig:" + "0" * 64, received_at=isoformat(received_at))
+    return build_request(
+        trigger=decision.trigger, subject=decision.subject, window=decision.window, origin=origin
+    )

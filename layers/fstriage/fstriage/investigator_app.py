@@ -29,7 +29,7 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.adapters.outputs import EventBridgePublisher, S3ReportStore, SlackNotifier, StoredReport
 from fstriage.adapters.secrets import SecretText
 from fstriage.adapters.sqs import SqsRequestQueue
-from fstriage.core.errors import ConfigurationError, FstriageError
+from fstriage.core.errors import ConfigurationError, FstriageError, PayloadError
 from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import Evidence, Finished, Investigation, Requeue
 from fstriage.core.ratelimit import RateLimiter
@@ -85,6 +85,7 @@ class InvestigatorApp:
         self._client_lock = threading.Lock()
         self._client: tuple[str, FullstoryClient] | None = None
         self._deadline: Callable[[], float] = lambda: float("inf")
+        self._investigated = False  # set by `_investigate`: False after a call means a duplicate
         if isinstance(runtime, InvestigatorRuntime):
             self._limiter = RateLimiter(
                 runtime.settings.rate_per_second, max(1, int(runtime.settings.rate_per_second))
@@ -123,15 +124,30 @@ class InvestigatorApp:
         )
 
     def _record(self, record: SQSRecord) -> None:
-        request = InvestigationRequest.from_json(record.body)  # a poison record fails here, every time
+        try:
+            request = InvestigationRequest.from_json(record.body)
+        except PayloadError as poison:
+            # Fails here every time, so SQS dead-letters it: say why (never the body) and count it.
+            self._logger.error(
+                "queued message is not an investigation request: %s",
+                poison.message,
+                extra={"message_id": record.message_id},
+            )
+            self._count("InvestigationRequestRejected")
+            raise
         polls = request.continuation.polls if request.continuation else 0
         self._logger.append_keys(
             investigation_id=investigation_id_for(request.request_id), request_id=request.request_id
         )
+        self._investigated = False
         try:
             self._investigate_once(
                 job={"idempotency_key": f"{request.request_id}#{polls}", "body": record.body}
             )
+            if not self._investigated:
+                # Idempotency answered from its record: an earlier delivery already did the work.
+                self._logger.info("duplicate request; already investigated")
+                self._count("InvestigationDuplicate")
         except FstriageError as error:
             self._logger.warning("investigation will be retried: %s", error.reason)
             self._count("InvestigationRetried")
@@ -140,6 +156,7 @@ class InvestigatorApp:
             self._logger.remove_keys(["investigation_id", "request_id"])
 
     def _investigate(self, job: dict[str, Any]) -> dict[str, Any]:
+        self._investigated = True
         runtime = self._runtime
         assert isinstance(runtime, InvestigatorRuntime)
         request = InvestigationRequest.from_json(str(job["body"]))

@@ -114,8 +114,7 @@ class SecretText:
             code = aws.error_code(error)
             if code == "ResourceNotFoundException":
                 raise ConfigurationError(
-                    f"the {self._what} secret has no value yet; set it with "
-                    f"`aws secretsmanager put-secret-value --secret-id {self._secret_id} --secret-string ...`"
+                    f"the {self._what} secret has no value yet; {self._how_to_set()}"
                 ) from None
             if code in aws.CONFIGURATION_ERROR_CODES:
                 raise ConfigurationError(f"cannot read the {self._what} secret ({code})") from None
@@ -130,5 +129,11 @@ class SecretText:
             except (ValueError, AttributeError):
                 value = None
         if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(f"the {self._what} secret is empty")
+            raise ConfigurationError(f"the {self._what} secret is empty; {self._how_to_set()}")
         return value.strip()
+
+    def _how_to_set(self) -> str:
+        return (
+            f"set it with `aws secretsmanager put-secret-value --secret-id {self._secret_id} "
+            "--secret-string ...`"
+        )

@@ -101,7 +101,10 @@ class Notes:
     def sentences(self) -> list[str]:
         rendered = []
         for sentence, _, sessions in self._topics.values():
-            rendered.append(sentence.format(n=len(sessions), s="" if len(sessions) == 1 else "s"))
+            # Not str.format: a sentence quotes Fullstory's words (an HTML page's CSS, JSON error
+            # details), and a brace there must not break the report.
+            plural = "" if len(sessions) == 1 else "s"
+            rendered.append(sentence.replace("{n}", str(len(sessions))).replace("{s}", plural))
         return rendered
 
 
@@ -179,6 +182,18 @@ class Investigation:
                 degrades=True,
             )
             return Finished(evidence)
+        except FullstoryError as refused:
+            if refused.retryable:
+                raise  # an outage or a long Retry-After: SQS redelivers the request later
+            # A 400, 403 or 404 (or an unreadable answer) is the same on every redelivery.
+            evidence.fatal = "fullstory_refused"
+            evidence.notes.add(
+                "fullstory_refused",
+                f"Fullstory refused a call the investigation needs ({_api_words(refused)}); a retry would "
+                "get the same answer, so the report stops here.",
+                degrades=True,
+            )
+            return Finished(evidence)
         return outcome
 
     def _dispatch(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
@@ -217,15 +232,18 @@ class Investigation:
             segment_id = found.id if found else None
             evidence.segment = found
         if segment_id is None:
-            evidence.fatal = "segment_not_found"
-            evidence.notes.add(
-                "segment_not_found",
-                "The alert's segment could not be found in Fullstory (by URL or by name); check that "
-                "it still exists and that the API key can read segments.",
-                degrades=True,
-            )
-            return Finished(evidence)
+            return self._segment_not_found(evidence)
         return self._segment_export(request, evidence, segment_id)
+
+    def _segment_not_found(self, evidence: Evidence) -> Finished:
+        evidence.fatal = "segment_not_found"
+        evidence.notes.add(
+            "segment_not_found",
+            "The alert's segment could not be found in Fullstory (by URL or by name); check that "
+            "it still exists and that the API key can read segments.",
+            degrades=True,
+        )
+        return Finished(evidence)
 
     def _segment_export(
         self, request: InvestigationRequest, evidence: Evidence, segment_id: str
@@ -233,9 +251,12 @@ class Investigation:
         continuation = request.continuation
         try:
             if continuation is None:
-                operation_id = self._fullstory.start_segment_export(
-                    segment_id, parse_isoformat(request.window.start), parse_isoformat(request.window.end)
-                )
+                try:
+                    operation_id = self._fullstory.start_segment_export(
+                        segment_id, parse_isoformat(request.window.start), parse_isoformat(request.window.end)
+                    )
+                except FullstoryNotFound:
+                    return self._segment_not_found(evidence)
                 continuation = Continuation(
                     segment_id=segment_id,
                     operation_id=operation_id,
@@ -324,6 +345,9 @@ class Investigation:
             return
         seen = {f.session_id for f in evidence.sessions}
         others = self._user_sessions(request, evidence, uid=uid, email=email, exclude=seen)
+        if not primary and "user_sessions_unavailable" in evidence.notes.topics():
+            evidence.fatal = "user_sessions_unavailable"  # the user's sessions were all there was to read
+            return
         evidence.matched_sessions = len(seen) + len(others)
         room = max(self._settings.max_sessions - len(evidence.sessions), 0)
         self._note_cap(evidence, evidence.matched_sessions)
@@ -395,9 +419,16 @@ class Investigation:
         email: str | None = None,
     ) -> None:
         self._require_time()
-        workers = max(1, min(self._settings.concurrency, len(findings)))
+        # A session's summary and its events are independent calls, so each is its own task: the
+        # pool keeps `concurrency` calls in flight to the end. (With one task per session, 20
+        # sessions at concurrency 8 took ceil(20/8) x 2 = 6 call latencies instead of ceil(40/8) = 5.)
+        workers = max(1, min(self._settings.concurrency, 2 * len(findings)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fstriage-session") as pool:
-            problems = list(pool.map(self._fill_session, findings))
+            pending = [
+                (pool.submit(self._read_summary, finding), pool.submit(self._read_events, finding))
+                for finding in findings
+            ]
+            problems = [self._problems(summary.result(), events.result()) for summary, events in pending]
         # An auth failure in any session fails the investigation (it will fail for all of them).
         if any(topic == "auth" for problems_of_one in problems for topic, _, _ in problems_of_one):
             raise FullstoryAuthError("the API key was rejected", status=401)
@@ -409,8 +440,9 @@ class Investigation:
             evidence.sessions.append(finding)
         self._require_time()
 
-    def _fill_session(self, finding: SessionFindings) -> list[tuple[str, str, bool]]:
-        problems: list[tuple[str, str, bool]] = []
+    # The two reads of a session run concurrently and touch different fields of its findings.
+
+    def _read_summary(self, finding: SessionFindings) -> FullstoryError | None:
         try:
             summary = self._fullstory.summary(finding.session_id, self._settings.summary_profile)
             finding.summary_text = summary.text
@@ -418,7 +450,10 @@ class Investigation:
                 finding.summary_unavailable = "empty"
         except FullstoryError as error:
             finding.summary_unavailable = _short_reason(error)
-            problems.append(_summary_problem(error, self._settings.summary_profile))
+            return error
+        return None
+
+    def _read_events(self, finding: SessionFindings) -> FullstoryError | None:
         try:
             if self._settings.event_source == "context":
                 context = self._fullstory.session_context(finding.session_id)
@@ -430,7 +465,21 @@ class Investigation:
                 _identify_from_events(finding, events)
         except FullstoryError as error:
             finding.events_unavailable = _short_reason(error)
-            problems.append(_events_problem(error))
+            return error
+        return None
+
+    def _problems(
+        self, summary_error: FullstoryError | None, events_error: FullstoryError | None
+    ) -> list[tuple[str, str, bool]]:
+        problems: list[tuple[str, str, bool]] = []
+        if events_error is not None:
+            problems.append(_events_problem(events_error))
+            # Fullstory does not know the session: its summary's 404 says nothing about the profile.
+            if isinstance(events_error, FullstoryNotFound) and isinstance(summary_error, FullstoryNotFound):
+                problems.insert(0, _summary_problem(summary_error, self._settings.summary_profile, True))
+                return problems
+        if summary_error is not None:
+            problems.insert(0, _summary_problem(summary_error, self._settings.summary_profile))
         return problems
 
     def _require_time(self) -> None:
@@ -446,7 +495,9 @@ def _api_words(error: FullstoryError) -> str:
     return f"Fullstory answered {error.status or 'nothing'}: {error.message}"
 
 
-def _summary_problem(error: FullstoryError, profile: str | None) -> tuple[str, str, bool]:
+def _summary_problem(
+    error: FullstoryError, profile: str | None, session_unknown: bool = False
+) -> tuple[str, str, bool]:
     if isinstance(error, FullstoryAuthError):
         return ("auth", "", True)
     if isinstance(error, FullstoryForbidden):
@@ -456,7 +507,7 @@ def _summary_problem(error: FullstoryError, profile: str | None) -> tuple[str, s
             "Admin or Architect key and Anywhere: Activation.",
             True,
         )
-    if isinstance(error, FullstoryBadRequest | FullstoryNotFound) and profile is None:
+    if isinstance(error, FullstoryBadRequest | FullstoryNotFound) and profile is None and not session_unknown:
         return (
             "summary_profile",
             f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). Set "

@@ -128,7 +128,17 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
             f"top: {top.signature} ({len(top.sessions)} sessions)"
         )
     else:
-        text = f"{label}: no errors found in {len(sessions)} sessions"
+        # "No errors" only speaks for sessions whose events (or export rows) were read.
+        fallback = {digest.session_id for digest in evidence.fallback_digests}
+        read = sum(1 for f in sessions if f.digest is not None or f.session_id in fallback)
+        if read == 0:
+            text = f"{label}: events unavailable for all {len(sessions)} sessions; see notes"
+        elif read < len(sessions):
+            text = (
+                f"{label}: no errors found in the {read} of {len(sessions)} sessions whose events were read"
+            )
+        else:
+            text = f"{label}: no errors found in {len(sessions)} sessions"
     return _clip(text, HEADLINE_CHARS)
 
 
@@ -177,6 +187,10 @@ def _session_lines(session: dict[str, Any]) -> list[str]:
         counts[signal["kind"]] = counts.get(signal["kind"], 0) + signal["count"]
     ranked = sorted(counts.items(), key=lambda kind_count: -kind_count[1])
     signals = ", ".join(f"{kind} x{count}" for kind, count in ranked)
+    # The JSON keeps a session's first signals only; say how many occurrences are not counted above.
+    unlisted = session["error_signal_count"] - sum(counts.values())
+    if signals and unlisted > 0:
+        signals += f", +{unlisted} more"
     if not session["events_available"]:
         source = " (from the segment export)" if session["signals"] else ""
         signals = (
