@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import webhook_cold, webhook_warm
+from bench import digest_speed, investigation_time, webhook_cold, webhook_warm
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "webhook_warm": webhook_warm.main,
     "webhook_cold": webhook_cold.main,
+    "investigation_time": investigation_time.main,
+    "digest_speed": digest_speed.main,
 }
 
 
