@@ -30,9 +30,10 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e local $(RUNTIME_VENV) clean
+.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e local demo $(RUNTIME_VENV) clean
 
 help:
+	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
 	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
 	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, Lambda runtime in .venv-runtime)"
 	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
@@ -48,7 +49,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 $(SAM): $(UV)
-	$(UV) venv --quiet --python "$(PYTHON313)" $(SAM_VENV)
+	$(UV) venv --clear --quiet --python "$(PYTHON313)" $(SAM_VENV)
 	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
 # Pinned by uv.lock itself: its export is the constraints file, so boto3's botocore etc. match too.
@@ -101,6 +102,10 @@ test: lint validate build test-unit test-template test-integration test-e2e
 # The whole stack on this machine: make local ARGS="--port 3000"
 local: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(PY) -m fstriage_dev.local $(ARGS)
+
+# The main job end to end: local stack + Fullstory sandbox + every sample in events/.
+demo: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+	$(PY) -m fstriage_dev.demo $(ARGS)
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,10 +1,23 @@
 """A local Fullstory Server API for tests and the local stack (dev tooling; never shipped to AWS)."""
 
-from fstriage_dev.sandbox.data import SandboxData, SandboxSession, SandboxUser, generate
+from fstriage_dev.sandbox.data import (
+    Anchors,
+    AnchorSegment,
+    AnchorSession,
+    AnchorUser,
+    SandboxData,
+    SandboxSession,
+    SandboxUser,
+    generate,
+)
 from fstriage_dev.sandbox.faults import Faults, FaultSettings
 from fstriage_dev.sandbox.server import FullstorySandbox, RecordedRequest
 
 __all__ = [
+    "AnchorSegment",
+    "AnchorSession",
+    "AnchorUser",
+    "Anchors",
     "FaultSettings",
     "Faults",
     "FullstorySandbox",

@@ -12,6 +12,10 @@ parses these keys and tolerates alternates):
 Anchors tests may rely on, whatever the seed: `user-001`'s newest session is a checkout crash
 (TypeError in checkout.js, failed pay request, error and rage clicks on "Pay now"); every session
 of `user-002` is clean; `user-003`'s newest session holds an unreadable event and a dead click.
+
+`Anchors` add users, sessions and segments with given IDs and times on top of the seeded data (which
+they leave exactly as it was), so that payloads naming real-looking IDs (the `events/` samples, see
+`fstriage_dev.sandbox.samples`) find data.
 """
 
 from __future__ import annotations
@@ -347,7 +351,7 @@ def _cart_null(b: _SessionBuilder) -> None:
     b.click("Checkout", "a.checkout", error=True)
 
 
-_SCENARIOS: dict[str, Callable[[_SessionBuilder], None]] = {
+SCENARIOS: dict[str, Callable[[_SessionBuilder], None]] = {
     "checkout_crash": _checkout_crash,
     "payment_gateway": _payment_gateway,
     "missing_product": _missing_product,
@@ -368,14 +372,15 @@ def _session(
     *,
     scenarios: Sequence[str],
     unreadable: int | None,
+    session_id: str | None = None,
 ) -> SandboxSession:
-    b = _SessionBuilder(rng, ids, user, ids.digits(16), start)
+    b = _SessionBuilder(rng, ids, user, session_id or ids.digits(16), start)
     _browse(b)
     completed = False
     for name in scenarios:
         if unreadable is not None and name == scenarios[-1]:
             b.unreadable(unreadable)
-        _SCENARIOS[name](b)
+        SCENARIOS[name](b)
     if unreadable is not None and not scenarios:
         b.unreadable(unreadable)
     if not any(name in ("checkout_crash", "payment_gateway") for name in scenarios) and rng.random() < 0.5:
@@ -397,8 +402,63 @@ def _pick_scenarios(rng: random.Random) -> list[str]:
     if rng.random() >= ERROR_SESSION_RATE:
         return []
     count = 1 if rng.random() < 0.75 else 2
-    picked = rng.choices(list(_SCENARIOS), weights=_SCENARIO_WEIGHTS, k=count)
+    picked = rng.choices(list(SCENARIOS), weights=_SCENARIO_WEIGHTS, k=count)
     return list(dict.fromkeys(picked))
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorSession:
+    """A session with a fixed ID and start time; `scenarios` are names from `SCENARIOS` ([] is clean)."""
+
+    session_id: str  # the session part of `device:session`
+    created: datetime
+    scenarios: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorUser:
+    uid: str
+    email: str
+    display_name: str
+    device_id: str  # the device part of each session's `device:session`
+    sessions: tuple[AnchorSession, ...]
+    device: str = "desktop"
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorSegment:
+    """A segment with a fixed ID: the listed sessions (`device:session`), plus, with `with_errors`,
+    every session that has errors (like the seeded "Checkout errors")."""
+
+    id: str
+    name: str
+    session_ids: tuple[str, ...] = ()
+    with_errors: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    users: tuple[AnchorUser, ...] = ()
+    segments: tuple[AnchorSegment, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(
+            {name for u in self.users for s in u.sessions for name in s.scenarios} - set(SCENARIOS)
+        )
+        if unknown:
+            raise ValueError(f"unknown scenario(s): {', '.join(unknown)}")
+        api_ids = [f"{u.device_id}:{s.session_id}" for u in self.users for s in u.sessions]
+        for what, values in (
+            ("uid", [u.uid for u in self.users]),
+            ("session", api_ids),
+            ("segment", [s.id for s in self.segments]),
+        ):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ValueError(f"anchor {what} IDs repeat: {', '.join(repeated)}")
+        missing = sorted({i for seg in self.segments for i in seg.session_ids} - set(api_ids))
+        if missing:
+            raise ValueError(f"anchor segments name unknown sessions: {', '.join(missing)}")
 
 
 def generate(
@@ -409,8 +469,10 @@ def generate(
     days: int = 7,
     org_id: str = DEFAULT_ORG_ID,
     app_url: str = DEFAULT_APP_URL,
+    anchors: Anchors | None = None,
 ) -> SandboxData:
-    """The same seed (and `now`) always gives the same data."""
+    """The same seed (and `now`, and `anchors`) always gives the same data. Anchors come on top: the
+    seeded users, sessions and segments are the same with or without them."""
     anchor = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     rng = random.Random(seed)  # noqa: S311 - synthetic data: repeatability is the point
     ids = _Ids(rng)
@@ -468,6 +530,17 @@ def generate(
         )
         for number, (segment_id, name, member) in enumerate(segment_specs)
     )
+    if anchors is not None:
+        people, sessions, segments = _with_anchors(
+            anchors,
+            seed,
+            people=people,
+            sessions=sessions,
+            segments=segments,
+            anchor=anchor,
+            org_id=org_id,
+            app_url=app_url,
+        )
     return SandboxData(
         seed=seed,
         now=anchor,
@@ -477,6 +550,65 @@ def generate(
         sessions=tuple(sessions),
         segments=segments,
     )
+
+
+def _with_anchors(
+    anchors: Anchors,
+    seed: int,
+    *,
+    people: list[SandboxUser],
+    sessions: list[SandboxSession],
+    segments: tuple[SandboxSegment, ...],
+    anchor: datetime,
+    org_id: str,
+    app_url: str,
+) -> tuple[list[SandboxUser], list[SandboxSession], tuple[SandboxSegment, ...]]:
+    """The seeded data plus the anchors, built from their own random stream (the seeded part is kept)."""
+    taken_uids = {u.uid for u in people} & {u.uid for u in anchors.users}
+    if taken_uids:
+        raise ValueError(f"anchor uids clash with seeded users: {', '.join(sorted(taken_uids))}")
+    rng = random.Random(f"anchors-{seed}")  # noqa: S311 - synthetic data: repeatability is the point
+    ids = _Ids(rng)
+    ids._used.update(s.session_id for s in sessions)
+    people, sessions = list(people), list(sessions)
+    for spec in anchors.users:
+        user = SandboxUser(spec.uid, spec.email, spec.display_name, spec.device_id, spec.device)
+        people.append(user)
+        for planned in spec.sessions:
+            start = planned.created.astimezone(UTC).replace(microsecond=0)
+            built = _session(
+                rng,
+                ids,
+                user,
+                start,
+                scenarios=planned.scenarios,
+                unreadable=None,
+                session_id=planned.session_id,
+            )
+            if built.api_id in {s.api_id for s in sessions}:
+                raise ValueError(f"anchor session {built.api_id} clashes with a seeded one")
+            sessions.append(built)
+    sessions.sort(key=lambda s: (s.created, s.session_id))
+
+    def member_of(spec: AnchorSegment) -> Callable[[SandboxSession], bool]:
+        listed = frozenset(spec.session_ids)
+        return lambda s: s.api_id in listed or (spec.with_errors and s.has_errors)
+
+    clashing = sorted({s.id for s in segments} & {spec.id for spec in anchors.segments})
+    if clashing:
+        raise ValueError(f"anchor segment IDs clash with seeded ones: {', '.join(clashing)}")
+    extra = tuple(
+        SandboxSegment(
+            id=spec.id,
+            name=spec.name,
+            creator="analyst@example.test",
+            created=isoformat(anchor - timedelta(days=60)),
+            url=f"{app_url}/ui/{org_id}/segments/{spec.id}",
+            member=member_of(spec),
+        )
+        for spec in anchors.segments
+    )
+    return people, sessions, segments + extra
 
 
 def _segment_id(rng: random.Random) -> str:

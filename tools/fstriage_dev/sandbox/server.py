@@ -110,7 +110,8 @@ class FullstorySandbox:
 
     `public_url` is the address clients use when it differs from the bound one (e.g. a Lambda
     container reaching the host); it needs a fixed `port` and also goes into export locations.
-    Runtime switches live in `faults`; what was called is in `calls` and `requests`.
+    Runtime switches live in `faults`; what was called is in `calls` and `requests`. `anchors` add
+    users, sessions and segments with fixed IDs (e.g. `samples.sample_anchors()` for `events/`).
     """
 
     def __init__(
@@ -126,8 +127,11 @@ class FullstorySandbox:
         now: datetime | None = None,
         users: int = 30,
         faults: Faults | None = None,
+        anchors: synth.Anchors | None = None,
     ) -> None:
-        self.data = synth.generate(seed, now=now, users=users, org_id=org_id, app_url=app_url)
+        self.data = synth.generate(
+            seed, now=now, users=users, org_id=org_id, app_url=app_url, anchors=anchors
+        )
         self.faults = faults or Faults(seed=seed, role=role)
         self._address = (host, port)
         self._public_url = public_url.rstrip("/") if public_url else None

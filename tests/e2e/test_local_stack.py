@@ -1,0 +1,288 @@
+"""The whole stack on one machine, end to end: `fstriage local`'s LocalStack, started once.
+
+sam build (x86_64) -> the built functions under the Lambda Runtime Interface Emulator -> moto_server
+for AWS -> the function URL gateway and Lambda's SQS poller -> the Fullstory sandbox. Requests are
+signed for real, at the current time; nothing is patched. Without the tools (`make setup`) the module
+is skipped, unless FSTRIAGE_E2E_REQUIRED is set (as `make test-e2e` does): then it fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+
+from fstriage.core.report import investigation_id_for
+from fstriage.core.signature import sign
+from fstriage_dev.events import (
+    CHECKOUT_ERRORS_ALERT,
+    NOTE_CREATED,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+)
+from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack, LocalStackError
+from fstriage_dev.local.config import find_project_dir, find_toolchain
+from fstriage_dev.local.rie import session_members
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_SCHEMA = json.loads((ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
+# Short, so the poison message reaches the dead-letter queue in maxReceiveCount * 6 s; long enough
+# that an investigation (even one sleeping through 429s) finishes before its message reappears.
+VISIBILITY_TIMEOUT = 6
+EXPORT_POLL_DELAY = 1  # the template's investigator re-polls a pending export after 30 s
+REPORT_TIMEOUT = 60.0
+
+
+def _tools_missing() -> str | None:
+    try:
+        find_toolchain(find_project_dir(), need_build=True)
+    except LocalStackError as error:
+        return str(error)
+    return None
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    missing = _tools_missing()
+    if missing:
+        if os.environ.get("FSTRIAGE_E2E_REQUIRED"):
+            pytest.fail(f"the local stack cannot run: {missing}")
+        pytest.skip(f"the local stack cannot run: {missing}")
+    work = tmp_path_factory.mktemp("local-stack")
+    config = LocalConfig(
+        port=0,
+        reports_dir=work / "reports",
+        log_dir=work / "logs",
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": str(EXPORT_POLL_DELAY)}},
+    )
+    with LocalStack(config) as running:
+        yield running
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def post(
+    url: str, document: dict[str, Any], *, secret: str = TEST_SIGNING_SECRET, body: bytes | None = None
+) -> tuple[int, dict[str, Any], bytes]:
+    raw = body if body is not None else json.dumps(document, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "Fullstory-Signature": sign(secret, raw, TEST_ORG_ID)}
+    return send(url, raw, headers)
+
+
+def send(url: str, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path or "/", body=raw, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    return response.status, json.loads(payload), payload
+
+
+def fresh_alert(value: int = 57) -> dict[str, Any]:
+    """The events/ segment alert (its segment and window are in the sandbox), as a new delivery."""
+    alert = copy.deepcopy(CHECKOUT_ERRORS_ALERT)
+    alert["data"]["id"] = f"segalert-e2e-{uuid.uuid4().hex[:12]}"
+    alert["data"]["value"] = value
+    return alert
+
+
+def fresh_note() -> dict[str, Any]:
+    note = copy.deepcopy(NOTE_CREATED)
+    note["data"]["id"] = f"note-e2e-{uuid.uuid4().hex[:12]}"
+    return note
+
+
+def queued(stack: LocalStack, document: dict[str, Any]) -> str:
+    """POST a signed delivery that must be queued; return its investigation ID."""
+    status, answer, _ = post(stack.webhook_url, document)
+    assert (status, answer.get("status")) == (202, "queued"), answer
+    return investigation_id_for(str(answer["request_id"]))
+
+
+def wait_for_report(
+    stack: LocalStack, investigation_id: str, timeout: float = REPORT_TIMEOUT
+) -> CollectedReport:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in stack.reports if r.investigation_id == investigation_id]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    got = [r.investigation_id for r in stack.reports]
+    polled = [(i.function, i.result.error) for i in stack.invocations]
+    raise AssertionError(f"no report {investigation_id} after {timeout:g} s; got {got}; poller: {polled}")
+
+
+def wait_drained(stack: LocalStack, timeout: float = 30.0) -> None:
+    """Until the queue holds nothing (a finished investigation's message is deleted just after its
+    report is published)."""
+    deadline = time.monotonic() + timeout
+    while stack.queue_depth(stack.queue_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stack.queue_depth(stack.queue_url) == 0
+
+
+def reports_of(stack: LocalStack, investigation_id: str) -> list[CollectedReport]:
+    return [r for r in stack.reports if r.investigation_id == investigation_id]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+def test_a_signed_segment_alert_yields_a_schema_valid_report_in_the_reports_dir(stack: LocalStack) -> None:
+    investigation_id = queued(stack, fresh_alert())
+
+    collected = wait_for_report(stack, investigation_id)
+
+    assert collected.json_path == stack.reports_dir / f"{investigation_id}.json"
+    report = collected.load()
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["investigation_id"] == investigation_id
+    assert report["status"] == "complete", report["notes"]
+    assert report["trigger"]["kind"] == "segment_alert"
+    # The sandbox holds the alert's segment (checkout-errors-seg) with sessions in the alert's window.
+    assert report["sessions"] and report["error_groups"]
+    markdown = collected.markdown_path.read_text()
+    assert investigation_id in markdown and markdown.startswith("# ")
+    # The export was still pending at first: the request went back on the queue with a delay, and the
+    # next delivery found it done.
+    assert stack.sandbox is not None
+    assert len(stack.sandbox.requests_to("GET /operations/v1/{id}")) >= 2
+
+
+def test_a_note_investigates_the_session_the_sample_names(stack: LocalStack) -> None:
+    investigation_id = queued(stack, fresh_note())
+
+    report = wait_for_report(stack, investigation_id).load()
+
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["status"] == "complete", report["notes"]
+    assert [s["session_id"] for s in report["sessions"]] == ["5741938475610293:8203948571029384"]
+
+
+def test_a_forged_delivery_is_refused_with_401_and_queues_nothing(stack: LocalStack) -> None:
+    wait_drained(stack)
+    before = len(stack.reports)
+    status, answer, _ = post(stack.webhook_url, fresh_alert(), secret="not-the-signing-secret")
+
+    assert status == 401
+    assert answer["error"] == "bad_signature"
+    assert stack.queue_depth(stack.queue_url) == 0
+    # A genuine delivery sent after it is the next (and only) report.
+    marker = queued(stack, fresh_note())
+    wait_for_report(stack, marker)
+    assert [r.investigation_id for r in stack.reports[before:]] == [marker]
+
+
+def test_a_duplicate_delivery_makes_one_report(stack: LocalStack) -> None:
+    alert = fresh_alert(value=61)
+    body = json.dumps(alert, separators=(",", ":")).encode()
+    investigation_id = queued(stack, alert)
+    # Fullstory's retry: the same bytes and signature, then the same event signed again later.
+    again = [post(stack.webhook_url, alert, body=body), post(stack.webhook_url, alert)]
+
+    assert [(status, answer["status"]) for status, answer, _ in again] == [(200, "duplicate")] * 2
+    wait_for_report(stack, investigation_id)
+    marker = queued(stack, fresh_note())  # everything queued before it has been worked off
+    wait_for_report(stack, marker)
+    assert len(reports_of(stack, investigation_id)) == 1
+    assert sorted(p.name for p in stack.reports_dir.glob(f"{investigation_id}.*")) == [
+        f"{investigation_id}.json",
+        f"{investigation_id}.md",
+    ]
+
+
+def test_a_429_storm_still_yields_a_complete_report(stack: LocalStack) -> None:
+    sandbox = stack.sandbox
+    assert sandbox is not None
+    wait_drained(stack)  # nothing else may take the 429s
+    exports_before = len(sandbox.requests_to("POST /segments/v1/exports"))
+    storm = 6  # more than one call's attempts: the first delivery gives up, SQS redelivers it
+    sandbox.faults.update(rate_limit_count=storm, retry_after=0.5)
+    try:
+        investigation_id = queued(stack, fresh_alert(value=73))
+
+        report = wait_for_report(stack, investigation_id).load()
+    finally:
+        sandbox.faults.reset()
+
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["status"] == "complete", report["notes"]
+    assert report["sessions"]
+    # Every 429 was served (to the export start, the investigation's first call) and survived.
+    assert len(sandbox.requests_to("POST /segments/v1/exports")) - exports_before == storm + 1
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(stack: LocalStack) -> None:
+    poison = f"not an investigation request {uuid.uuid4()}"
+    sqs = stack.client("sqs")
+    message_id = sqs.send_message(QueueUrl=stack.queue_url, MessageBody=poison)["MessageId"]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    max_receives = int(redrive["maxReceiveCount"])
+
+    deadline = time.monotonic() + VISIBILITY_TIMEOUT * (max_receives + 2) + 10
+    dead: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not dead:
+        answer = sqs.receive_message(QueueUrl=stack.dlq_url, WaitTimeSeconds=1, VisibilityTimeout=60)
+        dead = answer.get("Messages") or []
+
+    assert [m["Body"] for m in dead] == [poison]
+    tried = [i for i in stack.invocations if message_id in i.message_ids]
+    assert len(tried) == max_receives  # delivered maxReceiveCount times, failed each time
+    assert all(message_id in i.failed for i in tried)
+    assert stack.queue_depth(stack.queue_url) == 0
+
+
+def test_a_busy_port_is_reported_before_anything_starts(stack: LocalStack) -> None:
+    busy = int(stack.webhook_url.rsplit(":", 1)[1].strip("/"))
+    second = LocalStack(LocalConfig(port=busy, build=False, reports_dir=stack.reports_dir))
+
+    with pytest.raises(LocalStackError, match=f"port {busy} on 127.0.0.1 is in use"):
+        second.start()
+    assert second.pids == []
+
+
+def test_stopping_the_stack_leaves_no_process_and_no_open_port(stack: LocalStack) -> None:
+    pids, ports = stack.pids, stack.ports
+    assert len(pids) >= 2
+    assert [port for port in ports if not port_open(port)] == []
+    runtimes = [member for pid in pids for member in session_members(pid) if member != pid]
+    assert runtimes  # the emulators started their Python runtimes (in their sessions)
+
+    stack.stop()
+
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert session_members(pid) == []
+    assert [port for port in ports if port_open(port)] == []

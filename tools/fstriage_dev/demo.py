@@ -1,0 +1,233 @@
+"""`fstriage demo`: the main job end to end on one machine.
+
+It starts the local stack with the bundled Fullstory sandbox, sends every alert, note, custom event
+and stream sample in `events/` (re-signed now, as Fullstory would sign them), waits for the
+investigations, prints one line per trigger and the Markdown of one report, and exits 0 only when
+every expected report exists and validates against the report schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from fstriage.core.signature import sign
+from fstriage_dev.local.config import LocalConfig, LocalStackError, find_project_dir
+from fstriage_dev.local.stack import LocalStack
+
+# A source address inside Fullstory's published Streams range, so the samples pass the allow list.
+FULLSTORY_STREAM_SOURCE_IP = "8.35.195.3"
+SCHEMA_PATH = Path("layers/fstriage/fstriage/schemas/report.schema.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One `events/` file the webhook should queue."""
+
+    name: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    signed: bool
+
+
+@dataclass(slots=True)
+class Trigger:
+    sample: Sample
+    status: int
+    request_id: str | None
+    kind: str = "?"
+
+
+def load_samples(project: Path) -> list[Sample]:
+    """The samples the manifest says are queued (status 202, outcome `queued`)."""
+    manifest = json.loads((project / "events/manifest.json").read_text())
+    samples = []
+    for name, expected in manifest.items():
+        if expected.get("function") != "WebhookFunction" or expected.get("expect_outcome") != "queued":
+            continue
+        event = json.loads((project / "events" / name).read_text())
+        raw = event.get("body") or ""
+        body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+        headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+        samples.append(
+            Sample(
+                name=name,
+                method=event["requestContext"]["http"]["method"],
+                path=event["rawPath"],
+                headers=headers,
+                body=body,
+                signed="fullstory-signature" in headers,
+            )
+        )
+    return samples
+
+
+def send(base_url: str, sample: Sample, *, secret: str, org_id: str) -> tuple[int, dict[str, Any]]:
+    headers = {"content-type": sample.headers.get("content-type", "application/json")}
+    if sample.signed:
+        headers["fullstory-signature"] = sign(secret, sample.body, org_id)
+    request = urllib.request.Request(  # noqa: S310 -- a loopback URL the stack just opened
+        base_url.rstrip("/") + sample.path, data=sample.body, headers=headers, method=sample.method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"{}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fstriage demo",
+        description=(
+            "Run the whole stack locally with the Fullstory sandbox, send every alert, note, custom "
+            "event and stream sample from events/, and print the reports. Exits 0 only when every "
+            "expected report exists and validates against the schema."
+        ),
+        epilog="example:\n  fstriage demo\n  fstriage demo --reports-dir reports/demo --timeout 300",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--reports-dir", type=Path, help="keep the reports here (default: a temporary folder)")
+    p.add_argument(
+        "--timeout", type=float, default=240.0, help="seconds to wait for all reports (default 240)"
+    )
+    p.add_argument("--no-build", action="store_true", help="use the existing x86_64 build")
+    p.add_argument("--echo-logs", action="store_true", help="copy the functions' logs to stderr")
+    return p
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    project = find_project_dir()
+    samples = load_samples(project)
+    schema = json.loads((project / SCHEMA_PATH).read_text())
+    with tempfile.TemporaryDirectory(prefix="fstriage-demo-") as scratch:
+        reports_dir = args.reports_dir or Path(scratch)
+        config = LocalConfig(
+            port=0,
+            reports_dir=reports_dir,
+            source_ip=FULLSTORY_STREAM_SOURCE_IP,
+            # Poll the segment export every 2 s rather than the deployed 30 s.
+            function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}},
+            parameters={"MetricSegments": _metric_segments(samples)},
+            build=not args.no_build,
+            echo_logs=args.echo_logs,
+        )
+        with LocalStack(config, log=say) as stack:
+            triggers = []
+            for sample in samples:
+                status, answer = send(
+                    stack.webhook_url, sample, secret=config.signing_secret, org_id=config.org_id
+                )
+                triggers.append(Trigger(sample, status, answer.get("request_id")))
+                if status != 202:
+                    say(f"error: {sample.name} was answered {status} {answer}")
+                    return 1
+            wanted = {t.request_id for t in triggers if t.request_id}
+            say(f"sent {len(samples)} signed samples; waiting for {len(wanted)} investigations…")
+            reports = _wait(stack, wanted, args.timeout)
+            return _summarise(triggers, reports, schema, say)
+
+
+def _metric_segments(samples: Sequence[Sample]) -> str:
+    """Map the sample metric alert's metric to the sample segment alert's segment, so the demo
+    shows a metric alert investigated through its segment."""
+    metric = segment = None
+    for sample in samples:
+        document = json.loads(sample.body) if sample.signed else {}
+        config = document.get("data", {}).get("alertConfig", {}) if isinstance(document, dict) else {}
+        if document.get("eventName") == "metric.alert":
+            metric = config.get("metricName")
+        if document.get("eventName") == "segment.trend.alert" and config.get("segmentUrl"):
+            segment = config["segmentUrl"].split("/segments/", 1)[1].split("/", 1)[0]
+    return json.dumps({metric: segment}) if metric and segment else "{}"
+
+
+def _wait(stack: LocalStack, wanted: set[str], timeout: float) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        for collected in stack.reports:
+            report = collected.load()
+            if report.get("request_id") in wanted:
+                found[report["request_id"]] = {"report": report, "path": collected}
+        if len(found) == len(wanted):
+            break
+        time.sleep(0.5)
+    return found
+
+
+def _summarise(
+    triggers: list[Trigger],
+    reports: dict[str, dict[str, Any]],
+    schema: dict[str, Any],
+    say: Callable[[str], None],
+) -> int:
+    ok = True
+    shown: dict[str, Any] | None = None
+    print()
+    print(f"{'trigger':34} {'kind':14} {'status':9} {'sessions':>8}  top error group / report")
+    for trigger in triggers:
+        entry = reports.get(trigger.request_id or "")
+        if entry is None:
+            ok = False
+            print(f"{trigger.sample.name:34} {'?':14} {'MISSING':9} {'-':>8}  no report within the timeout")
+            continue
+        report = entry["report"]
+        try:
+            jsonschema.validate(report, schema)
+        except jsonschema.ValidationError as invalid:
+            ok = False
+            say(f"error: the report for {trigger.sample.name} does not match the schema: {invalid.message}")
+        groups = report["error_groups"]
+        top = f"{groups[0]['signature']} ({len(groups[0]['sessions'])} sessions)" if groups else "no errors"
+        print(
+            f"{trigger.sample.name:34} {report['trigger']['kind']:14} {report['status']:9} "
+            f"{len(report['sessions']):>8}  {top}"
+        )
+        print(f"{'':34} {'':14} {'':9} {'':>8}  {entry['path'].json_path}")
+        if shown is None or report["trigger"]["kind"] == "segment_alert":
+            shown = entry
+    if shown is not None:
+        print()
+        print(shown["path"].markdown_path.read_text())
+    if not ok:
+        say("demo failed: some reports are missing or invalid")
+        return 1
+    say(f"demo ok: {len(reports)} reports, all valid against {SCHEMA_PATH}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        return run(args, say)
+    except LocalStackError as problem:
+        say(f"error: {problem}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

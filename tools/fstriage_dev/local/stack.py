@@ -1,0 +1,470 @@
+"""The whole stack on one machine: built functions under the runtime emulator, AWS in moto, the
+function URL gateway, Lambda's SQS poller, the report collector and the Fullstory sandbox.
+
+    with LocalStack(LocalConfig(port=0)) as stack:
+        post(stack.webhook_url, ...)
+        stack.wait_for_reports(1, timeout=60)
+
+`start()` cleans up after itself when it fails halfway; `stop()` ends every emulator process group
+and thread it started, and closes every port.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fstriage.adapters.outputs import EVENT_SOURCE
+from fstriage_dev.local.aws import MotoServer, Resources, create_resources
+from fstriage_dev.local.build import build_dir, sam_build
+from fstriage_dev.local.config import (
+    ACCOUNT_ID,
+    FAKE_CREDENTIALS,
+    REGION,
+    SANDBOX_API_KEY,
+    LocalConfig,
+    LocalStackError,
+    Toolchain,
+    find_toolchain,
+)
+from fstriage_dev.local.gateway import FunctionPool, FunctionUrlGateway
+from fstriage_dev.local.poller import SqsPoller
+from fstriage_dev.local.reports import CollectedReport, ReportCollector
+from fstriage_dev.local.rie import EmulatedFunction, Invocation
+from fstriage_dev.local.template import FunctionSpec, Template
+from fstriage_dev.sandbox import FullstorySandbox
+from fstriage_dev.sandbox.samples import SampleAnchors, sample_anchors
+
+# The settings (fstriage/settings.py) whose values the local stack provides.
+SIGNING_SECRET_SETTING = "SIGNING_SECRET_ARN"  # noqa: S105 -- a setting's name
+API_KEY_SECRET_SETTING = "FULLSTORY_API_KEY_SECRET_ARN"  # noqa: S105 -- a setting's name
+EVENT_BUS_SETTING = "EVENT_BUS_NAME"
+API_URL_SETTING = "FULLSTORY_API_URL"  # deliberately absent from the template: tests and local only
+ORG_PARAMETER = "FullstoryOrgId"
+ARCHITECTURE_PARAMETER = "Architecture"
+METRIC_SEGMENTS_PARAMETER = "MetricSegments"
+STREAMS_PATH = "streams/"
+
+
+@dataclass(frozen=True, slots=True)
+class PolledInvocation:
+    function: str  # the instance, e.g. "InvestigatorFunction#2"
+    message_ids: tuple[str, ...]
+    result: Invocation
+    failed: frozenset[str]  # message IDs left on the queue
+
+
+@dataclass
+class _Function:
+    spec: FunctionSpec
+    instances: list[EmulatedFunction] = field(default_factory=list)
+
+
+class LocalStack:
+    def __init__(
+        self, config: LocalConfig | None = None, *, log: Callable[[str], None] | None = None
+    ) -> None:
+        self.config = config or LocalConfig()
+        self._log = log or (lambda line: None)
+        self._stop = threading.Event()
+        self._gateway: FunctionUrlGateway | None = None
+        self._moto: MotoServer | None = None
+        self.sandbox: FullstorySandbox | None = None
+        self.samples: SampleAnchors | None = None
+        self.template: Template | None = None
+        self.resources: Resources | None = None
+        self._functions: dict[str, _Function] = {}
+        self._pollers: list[SqsPoller] = []
+        self._collector: ReportCollector | None = None
+        self._webhook_id = ""
+        self._consumer_queue = ""
+        self._dlq = ""
+        self.built = False
+        self.startup_seconds = 0.0
+        # Each invocation by the SQS poller, newest last (the last 10,000).
+        self.invocations: deque[PolledInvocation] = deque(maxlen=10_000)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        if self._stop.is_set():
+            raise RuntimeError("a LocalStack runs once; create a new one")
+        started = time.monotonic()
+        atexit.register(self.stop)  # a script that forgets stop() still leaves no process behind
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _start(self) -> None:
+        config = self.config
+        root = config.root()
+        toolchain = find_toolchain(root, need_build=config.build)
+        self._gateway = _bind_gateway(config)  # first: a busy port fails before anything slow
+        self._log("Reading template.yaml")
+        template = self._load_template(root)
+        self.template = template
+        webhook_id, consumers = _roles(template)
+        self._webhook_id = webhook_id
+        specs = {name: template.function(name) for name in [webhook_id, *consumers]}
+        secret_values = self._secret_values(template, specs)  # a missing API key fails before anything runs
+        if config.build:
+            self._log("sam build --config-env local (x86_64) ...")
+            self.built = sam_build(root, toolchain, list(specs))
+            self._log("built" if self.built else "the build is up to date")
+        built_in = build_dir(root)
+        _check_build(built_in, specs, toolchain, built=self.built)
+        if config.fullstory_api_url is None:
+            self.sandbox = FullstorySandbox(
+                seed=config.sandbox_seed,
+                org_id=config.org_id,
+                anchors=self.samples.anchors if self.samples else None,
+            ).start()
+        self._moto = MotoServer().start()
+        consumed = {source.queue for name in consumers for source in specs[name].sqs_events}
+        bus = str(template.resolve(_setting(specs, EVENT_BUS_SETTING) or "default"))
+        self.resources = create_resources(
+            self._moto,
+            template,
+            secret_values=secret_values,
+            visibility_timeouts={q: config.visibility_timeout for q in consumed}
+            if config.visibility_timeout is not None
+            else {},
+            event_bus=bus,
+            capture_source=EVENT_SOURCE,
+        )
+        self._consumer_queue = sorted(consumed)[0]
+        self._dlq = _dead_letter_queue(template, self._consumer_queue)
+        log_dir = (config.log_dir or root / ".local" / "logs").resolve()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for name, spec in specs.items():
+            count = 1
+            if name in consumers:
+                declared = [s.maximum_concurrency for s in spec.sqs_events if s.maximum_concurrency]
+                count = config.investigator_concurrency or (min(declared) if declared else 2)
+            self._functions[name] = _Function(spec)
+            for number in range(1, count + 1):
+                label = name if count == 1 else f"{name}#{number}"
+                instance = EmulatedFunction(
+                    label,
+                    rie=toolchain.rie,
+                    runtime_python=toolchain.runtime_python,
+                    code_dir=built_in / name,
+                    layer_dirs=_layers(template, name, built_in),
+                    handler=spec.handler,
+                    environment=self._environment(template, spec, number),
+                    timeout=spec.timeout,
+                    log_file=log_dir / f"{label.replace('#', '-')}.log",
+                    echo_logs=config.echo_logs,
+                )
+                self._functions[name].instances.append(instance)
+                instance.start(timeout=config.startup_timeout)
+        self._collector = ReportCollector(
+            client_factory=self._moto.client,
+            capture_queue_url=self.resources.capture_queue_url,
+            reports_dir=self.reports_dir,
+            stop=self._stop,
+            on_report=lambda report: self._log(
+                f"report {report.investigation_id} ({report.status}): {report.markdown_path}"
+            ),
+        )
+        self._collector.start()
+        for name in consumers:
+            for source in specs[name].sqs_events:
+                queue = template.physical[source.queue]
+                for instance in self._functions[name].instances:
+                    poller = SqsPoller(
+                        name=f"poller-{instance.name}",
+                        client_factory=lambda: self._client("sqs"),
+                        queue_url=queue["Ref"],
+                        queue_arn=queue["Arn"],
+                        region=REGION,
+                        source=source,
+                        function=instance,
+                        stop=self._stop,
+                        on_invocation=self._observer(instance.name),
+                    )
+                    self._pollers.append(poller)
+                    poller.start()
+        pool = FunctionPool(self._functions[webhook_id].instances)
+        self._gateway.start(pool.invoke)
+
+    def stop(self) -> None:
+        """Stop everything started so far; safe to call twice, and after a failed start."""
+        self._stop.set()
+        atexit.unregister(self.stop)
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        for function in self._functions.values():
+            for instance in function.instances:
+                instance.stop()
+        for poller in self._pollers:
+            poller.join(timeout=10)
+        if self._collector is not None:
+            self._collector.join(timeout=10)
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    # -- what tests and tools use -------------------------------------------------------------------
+
+    @property
+    def webhook_url(self) -> str:
+        if self._gateway is None:
+            raise RuntimeError("the local stack is not running")
+        return self._gateway.url
+
+    @property
+    def streams_url_pattern(self) -> str:
+        return f"{self.webhook_url}{STREAMS_PATH}<stream_token>"
+
+    @property
+    def moto_endpoint(self) -> str:
+        if self._moto is None:
+            raise RuntimeError("the local stack is not running")
+        return self._moto.endpoint
+
+    @property
+    def queue_url(self) -> str:
+        return self._physical(self._consumer_queue)
+
+    @property
+    def dlq_url(self) -> str:
+        return self._physical(self._dlq)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.config.reports_dir.resolve()
+
+    @property
+    def fullstory_api_url(self) -> str:
+        if self.sandbox is not None:
+            return self.sandbox.base_url
+        return str(self.config.fullstory_api_url)
+
+    @property
+    def reports(self) -> list[CollectedReport]:
+        return self._collector.reports if self._collector is not None else []
+
+    def wait_for_reports(self, count: int, timeout: float) -> list[CollectedReport]:
+        if self._collector is None:
+            raise RuntimeError("the local stack is not running")
+        return self._collector.wait_for(count, timeout)
+
+    @property
+    def emulators(self) -> list[EmulatedFunction]:
+        return [instance for function in self._functions.values() for instance in function.instances]
+
+    @property
+    def pids(self) -> list[int]:
+        """The emulator processes (each leads a process group holding its Python runtime)."""
+        return [i.pid for i in self.emulators if i.pid is not None]
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port the stack listens on: the gateway, moto, the sandbox, each emulator's two."""
+        found = [port for i in self.emulators if i.pid is not None for port in i.ports]
+        if self._gateway is not None:
+            found.append(self._gateway.port)
+        if self._moto is not None:
+            found.append(self._moto.port)
+        if self.sandbox is not None and not self._stop.is_set():
+            found.append(int(urlsplit(self.sandbox.base_url).port or 0))
+        return found
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's moto (fake credentials)."""
+        return self._client(service)
+
+    def queue_depth(self, queue_url: str) -> int:
+        """Visible + in flight + delayed messages."""
+        attributes = self._client("sqs").get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _client(self, service: str) -> Any:
+        if self._moto is None:
+            raise RuntimeError("the local stack is not running")
+        return self._moto.client(service)
+
+    def _physical(self, logical_id: str) -> str:
+        if self.template is None or logical_id not in self.template.physical:
+            raise RuntimeError("the local stack is not running")
+        return self.template.physical[logical_id]["Ref"]
+
+    def _observer(self, name: str) -> Callable[[list[dict[str, Any]], Invocation, set[str]], None]:
+        return lambda records, result, failed: self._polled(name, records, result, failed)
+
+    def _polled(self, name: str, records: list[dict[str, Any]], result: Invocation, failed: set[str]) -> None:
+        ids = tuple(str(r["messageId"]) for r in records)
+        self.invocations.append(PolledInvocation(name, ids, result, frozenset(failed)))
+        if result.error is not None:
+            self._log(
+                f"{name}: invocation failed ({result.error}); {len(records)} record(s) stay on the queue"
+            )
+        elif failed:
+            self._log(f"{name}: {len(failed)} of {len(records)} record(s) failed and stay on the queue")
+
+    def _load_template(self, root: Path) -> Template:
+        config = self.config
+        overrides = {ORG_PARAMETER: config.org_id, ARCHITECTURE_PARAMETER: "x86_64"}
+        if config.fullstory_api_url is None and config.sample_anchors:
+            self.samples = sample_anchors(root / "events")
+            if self.samples.metric_segments:
+                overrides[METRIC_SEGMENTS_PARAMETER] = json.dumps(self.samples.metric_segments)
+        overrides.update(config.parameters)
+        return Template.load(
+            root / "template.yaml",
+            overrides,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            stack_name=config.stack_name,
+        )
+
+    def _secret_values(self, template: Template, specs: dict[str, FunctionSpec]) -> dict[str, str]:
+        config = self.config
+        values: dict[str, str] = {}
+        signing = _ref_target(_setting(specs, SIGNING_SECRET_SETTING))
+        if signing is None:
+            raise LocalStackError(f"no function reads {SIGNING_SECRET_SETTING} from a secret of the template")
+        values[signing] = json.dumps(
+            {"signing_secret": config.signing_secret, "stream_token": config.stream_token}
+        )
+        api_key = _ref_target(_setting(specs, API_KEY_SECRET_SETTING))
+        if api_key is not None:
+            key = config.fullstory_api_key or os.environ.get("FULLSTORY_API_KEY", "").strip()
+            if not key:
+                if config.fullstory_api_url is not None:
+                    raise LocalStackError(
+                        "--fullstory-api-url needs an API key: set FULLSTORY_API_KEY (Admin or Architect)"
+                    )
+                key = SANDBOX_API_KEY
+            values[api_key] = key
+        return values
+
+    def _environment(self, template: Template, spec: FunctionSpec, number: int) -> dict[str, str]:
+        assert self._moto is not None
+        name = f"{self.config.stack_name}-{spec.logical_id}"
+        environment = {
+            **FAKE_CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self._moto.endpoint,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{number:032x}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        }
+        environment.update(template.environment(spec))
+        if API_KEY_SECRET_SETTING in spec.environment:
+            environment[API_URL_SETTING] = self.fullstory_api_url
+        environment.update(self.config.function_env.get(spec.logical_id, {}))
+        return environment
+
+
+def _bind_gateway(config: LocalConfig) -> FunctionUrlGateway:
+    try:
+        return FunctionUrlGateway(config.port, source_ip=config.source_ip)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise LocalStackError(
+                f"port {config.port} on 127.0.0.1 is in use (another `fstriage local`?); "
+                "pick another with --port"
+            ) from None
+        raise LocalStackError(f"cannot listen on 127.0.0.1:{config.port}: {error.strerror}") from None
+
+
+def _roles(template: Template) -> tuple[str, list[str]]:
+    """(the function behind the function URL, the functions fed by SQS event sources)."""
+    functions = template.resources("AWS::Serverless::Function")
+    with_url = [name for name in functions if template.properties(name).get("FunctionUrlConfig")]
+    consumers = [name for name in functions if template.function(name).sqs_events]
+    if len(with_url) != 1:
+        raise LocalStackError(f"expected one function with a FunctionUrlConfig, found {len(with_url)}")
+    if not consumers:
+        raise LocalStackError("no function has an SQS event source")
+    return with_url[0], consumers
+
+
+def _setting(specs: dict[str, FunctionSpec], setting: str) -> Any:
+    return next((s.environment[setting] for s in specs.values() if setting in s.environment), None)
+
+
+def _ref_target(value: Any) -> str | None:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    return None
+
+
+def _dead_letter_queue(template: Template, queue: str) -> str:
+    redrive = template.properties(queue).get("RedrivePolicy") or {}
+    target = redrive.get("deadLetterTargetArn")
+    if isinstance(target, dict) and "Fn::GetAtt" in target:
+        attribute = target["Fn::GetAtt"]
+        return str(attribute.split(".", 1)[0] if isinstance(attribute, str) else attribute[0])
+    raise LocalStackError(f"{queue} has no dead-letter queue of the template (RedrivePolicy)")
+
+
+def _layers(template: Template, function: str, built_in: Path) -> list[Path]:
+    layers = []
+    for layer in template.properties(function).get("Layers") or []:
+        if isinstance(layer, dict) and set(layer) == {"Ref"}:
+            layers.append(built_in / str(layer["Ref"]))
+        else:
+            raise LocalStackError(f"{function}: only layers of the template can run locally, not {layer}")
+    return layers
+
+
+def _check_build(
+    built_in: Path, specs: dict[str, FunctionSpec], toolchain: Toolchain, *, built: bool
+) -> None:
+    missing = [name for name in specs if not (built_in / name).is_dir()]
+    if missing and built:
+        raise LocalStackError(f"sam build left no {', '.join(missing)} in {built_in}: check their CodeUri")
+    if missing:
+        raise LocalStackError(
+            f"{built_in} lacks {', '.join(missing)}: build first "
+            "(drop --no-build, or run sam build --config-env local)"
+        )
+    runtime_version = toolchain.runtime_python.parent.parent.glob("lib/python3*")
+    versions = {path.name for path in runtime_version}
+    for spec in specs.values():
+        wanted = spec.runtime.removeprefix("python")
+        if spec.runtime.startswith("python") and f"python{wanted}" not in versions:
+            raise LocalStackError(
+                f"{spec.logical_id} runs on {spec.runtime}, but .venv-runtime has "
+                f"{', '.join(sorted(versions))}: run `make clean setup`"
+            )
