@@ -1,7 +1,7 @@
 """Investigation wall time against the ideal critical path, on the local Fullstory sandbox.
 
     .venv/bin/python -m bench.investigation_time [--rounds 5] [--limiter-rounds 3] [--latency-ms 50]
-        [--sessions 20] [--sandbox-as-is]
+        [--sessions 20]
 
 The real `Investigation` core and the real `FullstoryClient` (the code the investigator Lambda
 runs) investigate a `manual` request whose subject names the 20 newest sessions of the sandbox
@@ -20,11 +20,8 @@ default) and 8, each with two rate limiters:
 Every timed run starts like a warm container: pooled keep-alive connections (one parallel `/me`
 per worker first) and a full token bucket.
 
-The sandbox answers with two writes (headers, then body). With Nagle's algorithm on its sockets
-and delayed ACKs on the client's, each call on a reused connection waits about 40 ms more on
-Linux, whoever the client is. Unless `--sandbox-as-is`, the benchmark sets the standard library's
-`disable_nagle_algorithm` on the sandbox's request handler class (nothing else about the sandbox
-changes) and prints what a keep-alive call costs at latency 0 either way.
+The sandbox sets TCP_NODELAY on its sockets (it answers in two writes, which with Nagle on cost
+each keep-alive call about 40 ms); the benchmark prints what one keep-alive call costs at latency 0.
 """
 
 from __future__ import annotations
@@ -36,9 +33,8 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,7 +57,6 @@ from fstriage.core.request import (
     isoformat,
 )
 from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
-from fstriage_dev.sandbox import server as sandbox_server
 
 TARGET_RATIO = 1.3
 API_KEY = "na1.bench-sandbox-key"
@@ -139,24 +134,6 @@ def manual_request(sessions: Sequence[SandboxSession], org_id: str) -> Investiga
         window=Window(start=isoformat(now - timedelta(days=8)), end=isoformat(now)),
         origin=Origin(org_id=org_id, delivery_key="bench-investigation-time", received_at=isoformat(now)),
     )
-
-
-@contextmanager
-def nagle_off(enabled: bool) -> Iterator[str]:
-    """Set TCP_NODELAY on the sandbox's accepted sockets (stdlib StreamRequestHandler switch)."""
-    handler = sandbox_server._Handler
-    before = handler.disable_nagle_algorithm
-    if before:
-        yield "Nagle already off in the sandbox (its handler sets TCP_NODELAY)"
-        return
-    if not enabled:
-        yield "sandbox as is (Nagle on: each keep-alive call waits for a delayed ACK)"
-        return
-    handler.disable_nagle_algorithm = True
-    try:
-        yield "Nagle off on the sandbox's sockets (TCP_NODELAY, set by this benchmark; answers unchanged)"
-    finally:
-        handler.disable_nagle_algorithm = before
 
 
 def warm(client: FullstoryClient, limiter: WatchedLimiter, concurrency: int) -> None:
@@ -345,9 +322,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument(
-        "--sandbox-as-is", action="store_true", help="leave Nagle on in the sandbox (see the docstring)"
-    )
     args = parser.parse_args(argv)
     if args.rounds < 2 or args.limiter_rounds == 1:
         parser.error("need at least 2 rounds (--limiter-rounds may be 0)")
@@ -361,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The core changes under active development: tie the numbers to the code that produced them.
     source = Path(investigation_module.__file__).read_bytes()
     print(f"  code: fstriage/core/investigation.py sha256 {hashlib.sha256(source).hexdigest()[:12]}")
-    with nagle_off(not args.sandbox_as_is) as transport, FullstorySandbox(seed=SEED) as sandbox:
+    with FullstorySandbox(seed=SEED) as sandbox:
         sessions = sorted(sandbox.data.sessions, key=lambda s: s.created, reverse=True)[: args.sessions]
         if len(sessions) < args.sessions:
             raise SystemExit(f"the sandbox has only {len(sessions)} sessions")
@@ -370,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         events = sum(len(session.events) for session in sessions)
         print(
             f"  sandbox: seed {SEED}, the {len(sessions)} newest of {len(sandbox.data.sessions)} sessions "
-            f"({errors} with errors, {events} events); {transport}"
+            f"({errors} with errors, {events} events)"
         )
         call_ms = keepalive_call_ms(sandbox, sessions[0].api_id)
         print(f"  one keep-alive call at latency 0: median {call_ms:.2f} ms (client + sandbox)")

@@ -41,7 +41,6 @@ from fstriage.core.request import InvestigationRequest, parse_isoformat
 from fstriage.core.signature import sign
 from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
 from fstriage_dev.sandbox import data as synth
-from fstriage_dev.sandbox import server as sandbox_server
 from tests.support import payloads
 from tests.support.aws import (
     ACCOUNT_ID,
@@ -184,12 +183,8 @@ def assert_announces(event: dict[str, Any], report: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def running_sandbox() -> Iterator[FullstorySandbox]:
-    # The sandbox writes a reply's headers and body in two sends; with Nagle on, the client's delayed
-    # ACK stalls every call by ~40 ms. TCP_NODELAY makes a call take ~1 ms, so this file stays fast.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sandbox_server._Handler, "disable_nagle_algorithm", True)
-        with FullstorySandbox(seed=SEED, now=ANCHOR) as running:
-            yield running
+    with FullstorySandbox(seed=SEED, now=ANCHOR) as running:
+        yield running
 
 
 @pytest.fixture
@@ -275,6 +270,14 @@ def custom_event_on(sandbox: FullstorySandbox, session: SandboxSession) -> dict[
     document = payloads.custom_event()
     document["data"].update(sessionUrl=sandbox.data.replay_url(session), timestamp=ANCHOR.isoformat())
     return document
+
+
+def covered_by_session_trigger(sandbox: FullstorySandbox, session: SandboxSession) -> list[str]:
+    """What a note or custom event on `session` covers: that session, then (its identify event naming
+    the user) the user's other sessions in the window, newest first."""
+    return [session.api_id] + [
+        s for s in sessions_in_window(sandbox, session.user.uid) if s != session.api_id
+    ]
 
 
 def sessions_in_window(sandbox: FullstorySandbox, uid: str, hours: float = 24) -> list[str]:
@@ -523,15 +526,17 @@ def test_custom_event_investigates_its_session(rig: Rig) -> None:
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
     assert report["status"] == "complete"
-    [only] = report["sessions"]
-    assert only["session_id"] == session.api_id
-    assert only["replay_url"] == rig.sandbox.data.replay_url(session)
-    assert "dead_click" in {signal["kind"] for signal in only["signals"]}
-    assert sum(only["unclassified"].values()) == 1
+    assert [s["session_id"] for s in report["sessions"]] == covered_by_session_trigger(rig.sandbox, session)
+    noted = report["sessions"][0]
+    assert noted["replay_url"] == rig.sandbox.data.replay_url(session)
+    assert noted["user"]["uid"] == "user-003"  # from the session's identify event
+    assert "dead_click" in {signal["kind"] for signal in noted["signals"]}
+    assert sum(noted["unclassified"].values()) == 1
     assert report["trigger"]["text"] == "Checkout Failed"
     assert report["headline"].startswith('Custom event "Checkout Failed": ')
-    # Raw events name no user here, so there is nobody whose other sessions to list.
-    assert rig.sandbox.calls[SESSIONS] == 0
+    # The identify event named the user, so their other sessions were listed once, by uid.
+    [listed] = rig.sandbox.requests_to(SESSIONS)
+    assert "uid=user-003" in listed.path
 
 
 def test_stream_with_a_session_and_email_covers_the_users_sessions_in_the_window(rig: Rig) -> None:
@@ -547,8 +552,9 @@ def test_stream_with_a_session_and_email_covers_the_users_sessions_in_the_window
     assert report["status"] == "complete"
     assert [s["session_id"] for s in report["sessions"]] == sessions_in_window(rig.sandbox, "user-001")
     assert report["headline"].startswith('Stream "Checkout rage clicks": errors in ')
+    # The stream named an email, the session's identify event a uid: the uid is the precise key.
     [listed] = rig.sandbox.requests_to(SESSIONS)
-    assert "email=" in listed.path and "uid=" not in listed.path
+    assert "uid=user-001" in listed.path
 
 
 @pytest.mark.parametrize("by", ["uid", "email"])
@@ -706,8 +712,10 @@ def test_rate_limit_is_waited_out_as_retry_after_says(rig: Rig) -> None:
     assert report["status"] == "complete"
     assert report["notes"] == []
     assert rig.sleeps == [0.05]  # Retry-After, not the (smaller) backoff
-    assert sum(rig.sandbox.calls.values()) == 3  # summary + events + the one refused call
-    assert report["cost"]["fullstory_calls"] == 3
+    # Summary + events per session, the user's session list, and the one refused call.
+    expected = 2 * len(covered_by_session_trigger(rig.sandbox, session)) + 1 + 1
+    assert sum(rig.sandbox.calls.values()) == expected
+    assert report["cost"]["fullstory_calls"] == expected
 
 
 def test_server_errors_are_retried_until_an_answer_arrives(rig: Rig) -> None:
@@ -722,7 +730,10 @@ def test_server_errors_are_retried_until_an_answer_arrives(rig: Rig) -> None:
     assert report["status"] == "complete"
     assert report["notes"] == []
     assert len(rig.sleeps) == 2
-    assert report["cost"]["fullstory_calls"] == 4
+    # Summary + events per session, the user's session list, and the two refused calls.
+    assert (
+        report["cost"]["fullstory_calls"] == 2 * len(covered_by_session_trigger(rig.sandbox, session)) + 1 + 2
+    )
 
 
 @pytest.mark.parametrize("error_body", ["json", "html"])
@@ -752,14 +763,14 @@ def test_server_errors_past_the_retries_leave_a_per_session_gap(rig: Rig, error_
 def test_discovery_outage_fails_only_its_record_and_a_redelivery_finishes_it(rig: Rig) -> None:
     rig.sandbox.faults.update(server_error_rate=1.0, path_filter="/sessions/v2")
     stream_id = rig.queue(webhook(payloads.stream_user(user_id="user-001"), rig.sandbox, stream=True))
-    rig.queue(webhook(custom_event_on(rig.sandbox, newest(rig.sandbox, "user-003")), rig.sandbox))
+    rig.queue(webhook(payloads.metric_alert(), rig.sandbox))  # lists no sessions
     handler = rig.handler()
 
     _, response = rig.deliver(handler)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": stream_id}]}
     [(report, _)] = rig.reports()
-    assert report["trigger"]["kind"] == "custom_event"
+    assert report["trigger"]["kind"] == "metric_alert"
     assert rig.sandbox.calls[SESSIONS] == 4
 
     rig.sandbox.faults.reset()
@@ -768,7 +779,7 @@ def test_discovery_outage_fails_only_its_record_and_a_redelivery_finishes_it(rig
     assert record["messageId"] == stream_id
     assert record["attributes"]["ApproximateReceiveCount"] == "2"
     assert response == {"batchItemFailures": []}
-    assert sorted(r["trigger"]["kind"] for r, _ in rig.reports()) == ["custom_event", "stream"]
+    assert sorted(r["trigger"]["kind"] for r, _ in rig.reports()) == ["metric_alert", "stream"]
     assert len(rig.stack.events()) == 2
 
 
@@ -942,7 +953,9 @@ def test_duplicates_within_one_batch_are_investigated_once(
     assert response == {"batchItemFailures": []}
     rig.the_report()
     assert len(slack.posts) == 1
-    assert rig.sandbox.calls[EVENTS] == 1
+    assert rig.sandbox.calls[EVENTS] == len(
+        covered_by_session_trigger(rig.sandbox, newest(rig.sandbox, "user-001"))
+    )
     metrics = emf_metrics(capsys.readouterr().out)
     assert (metrics["InvestigationCompleted"], metrics["InvestigationDuplicate"]) == (1, 1)
 

@@ -89,8 +89,10 @@ class MemoryFullstory:
     data: synth.SandboxData
     app_base_url: str = "https://app.fullstory.com"
     fail: dict[str, FullstoryError] = field(default_factory=dict)
-    # Extra raw events appended to a session's own (e.g. an `identify` event the sandbox never sends).
+    # Extra raw events appended to a session's own (e.g. more `identify` events).
     extra_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Event types left out of every session's events (e.g. `identify`, for an anonymous user).
+    without_event_types: frozenset[str] = frozenset()
     # Sessions listed for a uid or email instead of the sandbox's (e.g. refs without a created time).
     listed: dict[str, list[SessionRef]] = field(default_factory=dict)
     pending_polls: int = 0
@@ -150,7 +152,8 @@ class MemoryFullstory:
 
     def session_events(self, session_id: str) -> list[dict[str, Any]]:
         self._call("session_events", session_id)
-        events = list(self._session(session_id).events) + self.extra_events.get(session_id, [])
+        own = [e for e in self._session(session_id).events if e["event_type"] not in self.without_event_types]
+        events = own + self.extra_events.get(session_id, [])
         self.activations += 1
         return events
 

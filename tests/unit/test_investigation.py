@@ -279,7 +279,7 @@ def test_the_sessions_last_identify_event_names_its_user() -> None:
 
 def test_without_an_identify_event_only_the_session_itself_is_read() -> None:
     session = DATA.sessions_of(uid="user-002")[0]
-    fake = MemoryFullstory(DATA)
+    fake = MemoryFullstory(DATA, without_event_types=frozenset({"identify"}))
 
     evidence = run(fake, custom_event_on(session))
 

@@ -61,7 +61,8 @@ def custom_event_on(session: synth.SandboxSession) -> InvestigationRequest:
 
 
 def test_a_complete_report_validates_and_carries_the_evidence() -> None:
-    fake = MemoryFullstory(DATA)
+    # An anonymous session (no identify event), so the report covers exactly this one session.
+    fake = MemoryFullstory(DATA, without_event_types=frozenset({"identify"}))
     crash = DATA.sessions_of(uid="user-001")[0]
 
     report = report_of(investigate(fake, custom_event_on(crash)), fake)

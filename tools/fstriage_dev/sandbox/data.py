@@ -8,6 +8,7 @@ parses these keys and tolerates alternates):
 - `click`: `{target{text, raw_selector}, is_rage_click, is_dead_click, is_error_click}`; a rage
   burst is several clicks on one target of which only the last carries `is_rage_click: true`
 - `navigate`: `{navigate_reason}`; `load`: `{load_time_ms}`; `change`: `{target{text, raw_selector}}`
+- `identify`: `{user_id, user_email, user_display_name}` (documented keys), after the first page load
 
 Anchors tests may rely on, whatever the seed: `user-001`'s newest session is a checkout crash
 (TypeError in checkout.js, failed pay request, error and rage clicks on "Pay now"); every session
@@ -189,8 +190,9 @@ class _SessionBuilder:
         self.url = SITE + "/"
         self.order = str(rng.randint(100_000, 999_999))
 
-    def _emit(self, event_type: str, properties: Any, *, gap: tuple[int, int] = (150, 2500)) -> None:
-        self.time += timedelta(milliseconds=self.rng.randint(*gap))
+    def _emit(self, event_type: str, properties: Any, *, gap: tuple[int, int] | int = (150, 2500)) -> None:
+        # A fixed gap draws nothing from the seed, so adding such events leaves the data as it was.
+        self.time += timedelta(milliseconds=gap if isinstance(gap, int) else self.rng.randint(*gap))
         parts = urlsplit(self.url)
         self.events.append(
             {
@@ -211,8 +213,17 @@ class _SessionBuilder:
     def page(self, path: str) -> None:
         self.view_id = self.ids.digits(16)
         self.url = SITE + path
+        first_page = not self.events
         self._emit("navigate", {"navigate_reason": "navigate"}, gap=(1500, 9000))
         self._emit("load", {"load_time_ms": self.rng.randint(300, 2400)}, gap=(200, 900))
+        if first_page:
+            # The app calls FS.identify on load: the only place a session names its user.
+            identity = {
+                "user_id": self.user.uid,
+                "user_email": self.user.email,
+                "user_display_name": self.user.display_name,
+            }
+            self._emit("identify", identity, gap=50)
 
     def click(
         self, text: str, selector: str, *, rage: bool = False, dead: bool = False, error: bool = False

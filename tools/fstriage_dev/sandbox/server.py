@@ -472,6 +472,9 @@ _ROUTES = (
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client's connection pool is exercised
+    # Headers and body go out in two sends; with Nagle on, the client's delayed ACK stalls every
+    # keep-alive call by ~40 ms (measured: 44 ms vs 1 ms a call).
+    disable_nagle_algorithm = True
     server_version = "FullstorySandbox/1.0"
     timeout = 10  # idle keep-alive connections release their thread
 
