@@ -19,25 +19,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from fstriage_dev.sandbox.data import SITE, STATIC, isoformat
+from fstriage_dev.sandbox.data import AGENTS, PRODUCTS, SITE, STATIC, UNREADABLE_FORMS, isoformat
 
-AGENTS: dict[str, dict[str, str]] = {
-    "desktop": {
-        "device": "Desktop",
-        "operating_system": "Windows",
-        "browser": "Chrome",
-        "browser_version": "126",
-    },
-    "mobile": {"device": "Mobile", "operating_system": "iOS", "browser": "Safari", "browser_version": "17"},
-}
-PRODUCTS = ("trail-runner-2", "rain-shell", "merino-tee", "day-pack-22l", "camp-mug", "headlamp-x")
 NAMES = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis", "radia", "guido")
 # The sandbox's unreadable forms: error-bearing types whose fields cannot be read.
-UNREADABLE: tuple[tuple[str, Any], ...] = (
-    ("exception", {"payload": "AAECAwQFBgc="}),
-    ("request", None),
-    ("console_message", ["error", 42]),
-)
+UNREADABLE = UNREADABLE_FORMS
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +19,7 @@ from fstriage.adapters import aws
 from fstriage.core.http import HttpRequest, function_url_event
 from fstriage.core.signature import sign
 from tests.support import payloads
+from tests.support.aws import WEBHOOK_SERVICE, apply_env, import_entry_point
 from tests.support.constants import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 
 ROOT = Path(__file__).parents[2]
@@ -46,30 +43,17 @@ class Stack:
     table: str
     env: dict[str, str]
     secret_reads: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
 
     def load_handler(self, monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> ModuleType:
-        for name, value in {**self.env, **overrides}.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, value)
+        apply_env(monkeypatch, {**self.env, **overrides})
         aws.client.cache_clear()
         secrets = aws.client("secretsmanager")
         secrets.meta.events.register(
             "before-call.secrets-manager.GetSecretValue",
             lambda params, **_: self.secret_reads.append(params.get("VersionStage", "")),
         )
-        spec = importlib.util.spec_from_file_location(
-            f"webhook_app_{time.monotonic_ns()}", ROOT / "functions/webhook/app.py"
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        # Powertools keeps one handler per service name across imports; point it at this test's stdout.
-        for log_handler in logging.getLogger("fstriage-webhook").handlers:
-            if isinstance(log_handler, logging.StreamHandler):
-                log_handler.stream = sys.stdout
-        return module
+        return import_entry_point(ROOT / "functions/webhook/app.py", WEBHOOK_SERVICE, self.loaded)
 
     def queued(self) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")

@@ -107,15 +107,36 @@ class WebhookStack:
 
     def load_webhook_handler(self, path: Path = WEBHOOK_APP) -> ModuleType:
         """Import the webhook entry point afresh (its app is built at import, from the environment)."""
-        name = f"fstriage_test_webhook_app_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        self._modules.append(name)
-        spec.loader.exec_module(module)
-        return module
+        return import_entry_point(path, WEBHOOK_SERVICE, self._modules)
+
+
+def apply_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str | None]) -> None:
+    """Export `env` for a handler about to be imported (None unsets a name)."""
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def import_entry_point(path: Path, service: str, loaded: list[str]) -> ModuleType:
+    """Import a Lambda entry point afresh, as a cold start would (its app is built at import).
+
+    Powertools keeps one log handler per service name across imports, so it is pointed at this
+    test's stdout. The module's name is added to `loaded`, for its owner to forget later.
+    """
+    name = f"fstriage_test_{path.parent.name}_app_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loaded.append(name)
+    spec.loader.exec_module(module)
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stdout
+    return module
 
 
 def _secret_name(secret_id: str) -> str:
@@ -177,6 +198,7 @@ def webhook_stack(
 
 INVESTIGATOR_APP = REPO_ROOT / "functions" / "investigator" / "app.py"
 INVESTIGATOR_SERVICE = "fstriage-investigator"
+WEBHOOK_SERVICE = "fstriage-webhook"
 DEFAULT_API_KEY = "na1.fstriage-test-api-key"
 MAX_RECEIVE_COUNT = 5
 
@@ -238,25 +260,9 @@ class InvestigatorStack:
         self, monkeypatch: pytest.MonkeyPatch, path: Path = INVESTIGATOR_APP, **overrides: str | None
     ) -> ModuleType:
         """Import the investigator entry point afresh with `env` plus `overrides` (None unsets one)."""
-        for name, value in {**self.env, **overrides}.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, value)
+        apply_env(monkeypatch, {**self.env, **overrides})
         aws.client.cache_clear()
-        name = f"fstriage_test_investigator_app_{uuid.uuid4().hex}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        self._modules.append(name)
-        spec.loader.exec_module(module)
-        # Powertools keeps one handler per service name across imports: point it at this test's stdout.
-        for handler in logging.getLogger(INVESTIGATOR_SERVICE).handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.stream = sys.stdout
-        return module
+        return import_entry_point(path, INVESTIGATOR_SERVICE, self._modules)
 
     def send(self, body: str, attributes: Mapping[str, str] | None = None, *, delay_seconds: int = 0) -> str:
         response = self.sqs.send_message(

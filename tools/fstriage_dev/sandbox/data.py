@@ -45,7 +45,7 @@ _NAMES = (
     "radia", "john", "katherine", "tim", "hedy", "donald", "shafi", "leslie", "sophie", "guido",
     "annie", "niklaus", "lynn", "brian", "joan", "vint", "mary", "bjarne", "jean", "whitfield",
 )  # fmt: skip
-_AGENTS = {
+AGENTS = {
     "desktop": {
         "device": "Desktop",
         "operating_system": "Windows",
@@ -54,8 +54,8 @@ _AGENTS = {
     },
     "mobile": {"device": "Mobile", "operating_system": "iOS", "browser": "Safari", "browser_version": "17"},
 }
-_PRODUCTS = ("trail-runner-2", "rain-shell", "merino-tee", "day-pack-22l", "camp-mug", "headlamp-x")
-_UNREADABLE_FORMS: tuple[tuple[str, Any], ...] = (
+PRODUCTS = ("trail-runner-2", "rain-shell", "merino-tee", "day-pack-22l", "camp-mug", "headlamp-x")
+UNREADABLE_FORMS: tuple[tuple[str, Any], ...] = (
     ("exception", {"payload": "AAECAwQFBgc="}),
     ("request", None),
     ("console_message", ["error", 42]),
@@ -204,7 +204,7 @@ class _SessionBuilder:
                 "event_properties": properties,
                 "source_type": "web",
                 "source_properties": {
-                    "user_agent": dict(_AGENTS[self.user.device]),
+                    "user_agent": dict(AGENTS[self.user.device]),
                     "url": {"full_url": self.url, "host": parts.netloc, "path": parts.path or "/"},
                 },
             }
@@ -275,7 +275,7 @@ class _SessionBuilder:
         self.problems.add("exception")
 
     def unreadable(self, form: int) -> None:
-        event_type, properties = _UNREADABLE_FORMS[form % len(_UNREADABLE_FORMS)]
+        event_type, properties = UNREADABLE_FORMS[form % len(UNREADABLE_FORMS)]
         self._emit(event_type, properties)
         self.problems.add("unreadable")
 
@@ -288,7 +288,7 @@ def _browse(b: _SessionBuilder) -> None:
     b.request("GET", "/api/v1/recommendations", 200)
     b.console("log", "[analytics] page tracked")
     for _ in range(b.rng.randint(1, 3)):
-        b.page(f"/products/{b.rng.choice(_PRODUCTS)}")
+        b.page(f"/products/{b.rng.choice(PRODUCTS)}")
         b.request("GET", f"/api/v1/products/{b.uuid()}", 200)
         if b.rng.random() < 0.6:
             b.click("Add to cart", "button.add-to-cart")
@@ -334,7 +334,7 @@ def _payment_gateway(b: _SessionBuilder) -> None:
 
 def _missing_product(b: _SessionBuilder) -> None:
     product = b.uuid()
-    b.page(f"/products/{b.rng.choice(_PRODUCTS)}")
+    b.page(f"/products/{b.rng.choice(PRODUCTS)}")
     b.request("GET", f"/api/v1/products/{product}/reviews", 404)
     b.console("warn", f"Reviews for product {product} not found")
     b.console("error", "Failed to load resource: the server responded with a status of 404 ()")
@@ -734,7 +734,7 @@ def context_data(
         ):
             continue
         pages[-1]["events"].append(entry)
-    agent = _AGENTS[session.user.device]
+    agent = AGENTS[session.user.device]
     return {
         "context": {
             "session_id": session.api_id,
@@ -831,7 +831,7 @@ def _export_row(
     props = _props(event)
     kind = str(event["event_type"])
     url = str(event["source_properties"]["url"]["full_url"])
-    agent = _AGENTS[session.user.device]
+    agent = AGENTS[session.user.device]
     row: dict[str, Any] = {
         "UserId": session.device_id,
         "SessionId": session.session_id,
