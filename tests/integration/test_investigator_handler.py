@@ -620,11 +620,11 @@ def test_standard_tier_key_gives_a_partial_report_for_a_session(rig: Rig) -> Non
     summary_note, events_note = report["notes"]
     assert summary_note.startswith(
         "AI summaries were unavailable for 1 session (Fullstory answered 403: summary: HTTP 403: "
-        "insufficient permissions). Summaries need an Admin or Architect key"
+        "insufficient permissions). Summaries need an Admin or Architect API key"
     )
     assert events_note.startswith(
         "Session events were unavailable for 1 session (Fullstory answered 403: session_events: HTTP 403: "
-        "insufficient permissions). Reading events needs an Admin or Architect key"
+        "insufficient permissions). Session events need an Admin or Architect API key"
     )
     assert "events unavailable (403 forbidden)" in markdown
     assert report["cost"]["activations"] == 0
@@ -669,7 +669,9 @@ def test_activation_off_keeps_the_export_and_falls_back_to_its_rows(rig: Rig) ->
     assert summary_note.startswith(f"AI summaries were unavailable for {n} sessions (Fullstory answered 403")
     assert events_note.startswith(f"Session events were unavailable for {n} sessions (Fullstory answered 403")
     for note in (summary_note, events_note):
-        assert "Anywhere: Activation is not enabled for this organization" in note
+        assert "Anywhere: Activation is not enabled for this organization" in note  # Fullstory's words
+        assert "which is off for this org: ask Fullstory to enable it" in note  # so the fix names Activation
+        assert "Standard key" not in note
     assert "(from the segment export)" in markdown
     assert report["cost"]["activations"] == 0
 
@@ -846,30 +848,28 @@ def test_user_stream_whose_sessions_cannot_be_listed_fails_with_a_note(rig: Rig)
     assert report["headline"] == 'Stream "Signup form errors": could not be investigated; see notes'
 
 
-def test_the_sqs_example_in_events_is_reported_as_segment_not_found(rig: Rig) -> None:
+def test_the_sqs_example_in_events_falls_back_to_its_segment_name(rig: Rig) -> None:
     """events/sqs-investigation-request.json names segment `checkout-errors-seg`, which the seeded
-    sandbox does not have: Fullstory answers 404 to the export, and no retry can change that."""
+    sandbox does not have (404 to the export); its name, "Checkout errors", finds the real one."""
+    rig.sandbox.faults.update(export_pending_polls=0)
     example = json.loads(SQS_EXAMPLE.read_text())
     [record] = example["Records"]
     request = InvestigationRequest.from_json(record["body"])
     assert request.trigger.alert is not None
     assert rig.sandbox.data.segment(str(request.trigger.alert.segment_id)) is None
+    named = checkout_errors(rig.sandbox)
 
     response = invoke(rig.handler(), example["Records"])
 
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
     assert report["request_id"] == request.request_id
-    assert report["status"] == "failed"
-    assert report["notes"] == [
-        "The alert's segment could not be found in Fullstory (by URL or by name); check that it still "
-        "exists and that the API key can read segments."
-    ]
-    assert report["trigger"]["segment"]["id"] == "checkout-errors-seg"
+    assert report["status"] == "complete"
+    assert report["trigger"]["segment"]["id"] == named.id
     assert report["window"] == {"start": request.window.start, "end": request.window.end}
-    [started] = rig.sandbox.requests_to(EXPORT_START)
-    assert json.loads(started.body)["segmentId"] == "checkout-errors-seg"
-    assert rig.sandbox.calls[OPERATION] == 0
+    first, second = rig.sandbox.requests_to(EXPORT_START)
+    assert json.loads(first.body)["segmentId"] == "checkout-errors-seg"
+    assert json.loads(second.body)["segmentId"] == named.id
 
 
 # ---------------------------------------------------------------------------------------------

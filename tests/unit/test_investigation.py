@@ -136,8 +136,8 @@ def test_a_gap_in_three_sessions_is_one_sentence_for_3_sessions() -> None:
     assert evidence.status == "partial"
     assert evidence.notes.sentences() == [
         "Session events were unavailable for 3 sessions (Fullstory answered 403: session_events: HTTP 403: "
-        "insufficient permissions). Reading events needs an Admin or Architect key and Anywhere: Activation; "
-        "console errors, exceptions, failed requests and frustrated clicks are missing for those sessions."
+        "insufficient permissions). Session events need an Admin or Architect API key (a Standard key cannot "
+        "read them). Console errors, exceptions, failed requests and frustrated clicks are missing there."
     ]
     assert [f.session_id for f in evidence.sessions if f.digest is not None] == every[:1]
 
@@ -370,11 +370,27 @@ def test_a_segment_named_without_a_url_is_found_by_name() -> None:
     assert fake.calls["segments"] == 1
 
 
-@pytest.mark.parametrize("how", ["unknown id in the URL", "unknown name"])
+def test_an_unknown_segment_id_in_the_url_falls_back_to_the_segment_name() -> None:
+    segment = DATA.segment_named("Frustrated clicks")
+    request = segment_alert(
+        segment, segmentUrl="https://app.fullstory.com/ui/o-SANDBOX-na1/segments/recreated/people/0"
+    )
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, request)
+
+    assert evidence.fatal is None
+    assert evidence.segment is not None and evidence.segment.id == segment.id
+    assert fake.calls["export_start"] == 2  # the URL's ID (404), then the named segment's
+    assert {f.session_id for f in evidence.sessions} == set(export_ranking(request, segment.id)[:10])
+
+
+@pytest.mark.parametrize("how", ["unknown id in the URL and unknown name", "unknown name"])
 def test_a_segment_fullstory_does_not_know_is_reported_not_retried(how: str) -> None:
-    if how == "unknown id in the URL":
+    if how == "unknown id in the URL and unknown name":
         request = segment_alert(
-            segmentUrl="https://app.fullstory.com/ui/o-SANDBOX-na1/segments/gone/people/0"
+            segmentUrl="https://app.fullstory.com/ui/o-SANDBOX-na1/segments/gone/people/0",
+            segmentName="Deleted segment",
         )
     else:
         request = segment_alert(segmentUrl=None, segmentName="Deleted segment")

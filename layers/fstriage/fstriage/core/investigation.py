@@ -225,15 +225,19 @@ class Investigation:
         if request.continuation is not None:
             return self._segment_export(request, evidence, request.continuation.segment_id)
         alert = request.trigger.alert
-        segment_id = alert.segment_id if alert else None
-        if segment_id is None and alert is not None and alert.segment_name:
-            wanted = alert.segment_name.casefold()
-            found = next((s for s in self._fullstory.segments() if s.name.casefold() == wanted), None)
-            segment_id = found.id if found else None
-            evidence.segment = found
+        segment_id = (alert.segment_id if alert else None) or self._segment_by_name(request, evidence)
         if segment_id is None:
             return self._segment_not_found(evidence)
         return self._segment_export(request, evidence, segment_id)
+
+    def _segment_by_name(self, request: InvestigationRequest, evidence: Evidence) -> str | None:
+        alert = request.trigger.alert
+        if alert is None or not alert.segment_name:
+            return None
+        wanted = alert.segment_name.casefold()
+        found = next((s for s in self._fullstory.segments() if s.name.casefold() == wanted), None)
+        evidence.segment = found
+        return found.id if found else None
 
     def _segment_not_found(self, evidence: Evidence) -> Finished:
         evidence.fatal = "segment_not_found"
@@ -256,7 +260,12 @@ class Investigation:
                         segment_id, parse_isoformat(request.window.start), parse_isoformat(request.window.end)
                     )
                 except FullstoryNotFound:
-                    return self._segment_not_found(evidence)
+                    # The URL's segment ID is unknown (copied from another org, or recreated): try the
+                    # alert's segment name once before giving up.
+                    by_name = None if evidence.segment else self._segment_by_name(request, evidence)
+                    if by_name is None or by_name == segment_id:
+                        return self._segment_not_found(evidence)
+                    return self._segment_export(request, evidence, by_name)
                 continuation = Continuation(
                     segment_id=segment_id,
                     operation_id=operation_id,
@@ -503,8 +512,8 @@ def _summary_problem(
     if isinstance(error, FullstoryForbidden):
         return (
             "summary_forbidden",
-            f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). Summaries need an "
-            "Admin or Architect key and Anywhere: Activation.",
+            f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). "
+            + _forbidden_fix(error, "Summaries"),
             True,
         )
     if isinstance(error, FullstoryBadRequest | FullstoryNotFound) and profile is None and not session_unknown:
@@ -528,15 +537,24 @@ def _summary_problem(
     )
 
 
+def _forbidden_fix(error: FullstoryForbidden, what: str) -> str:
+    """Which of the two 403s it was, and its fix: Fullstory names Activation when that is the cause."""
+    if error.activation_disabled:
+        return (
+            f"{what} are part of Anywhere: Activation, which is off for this org: ask Fullstory to enable it."
+        )
+    return f"{what} need an Admin or Architect API key (a Standard key cannot read them)."
+
+
 def _events_problem(error: FullstoryError) -> tuple[str, str, bool]:
     if isinstance(error, FullstoryAuthError):
         return ("auth", "", True)
     if isinstance(error, FullstoryForbidden):
         return (
             "events_forbidden",
-            f"Session events were unavailable for {{n}} session{{s}} ({_api_words(error)}). Reading events "
-            "needs an Admin or Architect key and Anywhere: Activation; console errors, exceptions, failed "
-            "requests and frustrated clicks are missing for those sessions.",
+            f"Session events were unavailable for {{n}} session{{s}} ({_api_words(error)}). "
+            + _forbidden_fix(error, "Session events")
+            + " Console errors, exceptions, failed requests and frustrated clicks are missing there.",
             True,
         )
     if isinstance(error, FullstoryNotFound):
