@@ -619,3 +619,13 @@ def test_everything_serialises_to_plain_json() -> None:
         "rage_click",
     ]
     assert payload["groups"][1]["sessions"] == ["b:2"]
+
+
+def test_quoted_data_codes_are_masked_so_one_bug_is_one_group() -> None:
+    # Upper-case codes with digits are data (coupons, SKUs); lower-case identifiers are code.
+    assert normalise_message('Invalid coupon "LINUS37"') == normalise_message('Invalid coupon "GRACE12"')
+    assert normalise_message('Invalid coupon "LINUS37"') == 'Invalid coupon "{s}"'
+    assert normalise_message("SKU 'AB-1234' is out of stock") == "SKU '{s}' is out of stock"
+    assert normalise_message("Cannot read properties of undefined (reading 'item2')").endswith(
+        "(reading 'item2')"
+    )

@@ -89,6 +89,8 @@ _PATH_MASKS = re.compile(
 _TARGET_MASKS = re.compile(rf"(?P<email>{_EMAIL})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|{_NUMBERS}")
 # A quoted code identifier (`(reading 'total')`, Firefox's `"total"`) stays readable; data is masked.
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$.\-]{0,39}")
+# ...but digits with no lower-case letter are a code from data (a coupon `LINUS37`, a SKU `AB-1234`).
+_DATA_CODE = re.compile(r"(?=.*\d)[^a-z]*")
 _WHITESPACE = re.compile(r"\s+")
 _PLACEHOLDERS: Final = {
     "email": "{email}",
@@ -114,7 +116,7 @@ def _mask_message_match(match: re.Match[str]) -> str:
         return normalise_path(stripped) + text[len(stripped) :]
     if group == "quoted":
         quote, inner = text[0], text[1:-1]
-        if _IDENTIFIER.fullmatch(inner):
+        if _IDENTIFIER.fullmatch(inner) and not _DATA_CODE.fullmatch(inner):
             return quote + _MESSAGE_MASKS.sub(_mask_message_match, inner) + quote
         if inner.startswith(("http://", "https://", "/")) and " " not in inner:
             return quote + normalise_path(inner) + quote
