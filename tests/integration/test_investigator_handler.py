@@ -31,13 +31,14 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from fstriage import investigator_app
 from fstriage.adapters import aws
 from fstriage.adapters.fullstory import FullstoryClient, RetryPolicy
+from fstriage.adapters.outputs import StoredReport
 from fstriage.core.errors import ConfigurationError, FullstoryUnavailable
 from fstriage.core.http import HttpRequest
 from fstriage.core.intake import STREAMS_PREFIX, Intake, IntakePolicy
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
 from fstriage.core.ports import SigningKeys
 from fstriage.core.ratelimit import RateLimiter
-from fstriage.core.request import InvestigationRequest, parse_isoformat
+from fstriage.core.request import Continuation, InvestigationRequest, parse_isoformat
 from fstriage.core.signature import sign
 from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
 from fstriage_dev.sandbox import data as synth
@@ -1118,3 +1119,47 @@ def test_logs_carry_the_investigation_id_and_never_the_key_emails_or_bodies(
     finished = [line for line in log_lines(out) if line["message"] == "investigation finished"]
     assert [line["investigation_id"] for line in finished] == [report["investigation_id"]]
     assert all(line["function_name"] == "fstriage-InvestigatorFunction" for line in log_lines(out))
+
+
+def test_a_forked_export_chain_still_finishes_its_request_once(rig: Rig) -> None:
+    """If the message that queued an export poll is redelivered (its idempotency record lost to a
+    timeout), two polls of one request can both find the export done: one report, one event."""
+    rig.sandbox.faults.update(export_pending_polls=0)
+    segment = checkout_errors(rig.sandbox)
+    request = request_of(webhook(segment_alert(segment), rig.sandbox))
+    operation_id = FullstoryClient(DEFAULT_API_KEY, base_url=rig.sandbox.base_url).start_segment_export(
+        segment.id, parse_isoformat(request.window.start), parse_isoformat(request.window.end)
+    )
+    for polls in (1, 2):
+        fork = request.continued(
+            Continuation(
+                segment_id=segment.id, operation_id=operation_id, polls=polls, started_at=request.window.end
+            )
+        )
+        rig.stack.send(fork.to_json(), {"schema_version": "1", "kind": "segment_alert"})
+    handler = rig.handler()
+
+    records, response = rig.deliver(handler, max_messages=1)
+    records_2, response_2 = rig.deliver(handler, max_messages=1)
+
+    assert len(records) == len(records_2) == 1
+    assert response == response_2 == {"batchItemFailures": []}
+    rig.the_report()  # exactly one
+    assert len(rig.stack.events()) == 1
+
+
+def test_slack_text_cannot_ping_channels_or_break_out_of_code_spans() -> None:
+    hostile = "TypeError: a ` <!channel> URGENT: re-enter your password at <https://evil.example|here>"
+    report = {
+        "headline": f"Segment alert: errors; top: {hostile}",
+        "status": "complete",
+        "error_groups": [{"kind": "exception", "signature": hostile, "sessions": ["1:2"], "count": 1}],
+    }
+    stored = StoredReport("bucket", "reports/a.json", "reports/a.md")
+
+    text = investigator_app.slack_text(report, stored)
+
+    assert "<!channel>" not in text and "<https://" not in text
+    assert "&lt;!channel&gt;" in text
+    bullet = text.splitlines()[1]
+    assert bullet.count("`") == 2  # the signature's own backtick cannot close the code span

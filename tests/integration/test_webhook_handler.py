@@ -335,3 +335,22 @@ def test_logs_and_metrics_say_what_happened_without_secrets_or_bodies(
         "jane.doe@example.test",
     ):
         assert forbidden not in output
+
+
+def test_an_unexpected_failure_is_a_logged_500_never_a_crash(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+
+    def explode(**_: Any) -> None:
+        raise ValueError("a secret-looking detail that must not be logged")
+
+    aws.client("dynamodb").meta.events.register("before-send.dynamodb.PutItem", explode)
+    body = payloads.encode(payloads.segment_alert())
+    response = invoke(handler, body, signature=signed(body))
+    assert (response["statusCode"], response["json"]["error"]) == (500, "internal_error")
+    output = capsys.readouterr().out
+    assert "webhook failed: unexpected ValueError" in output
+    assert "secret-looking detail" not in output
+    assert '"DeliveryError"' in output
+    assert stack.queued() == []

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fstriage.core.http import HttpRequest
+from fstriage.core import intake as intake_module
+from fstriage.core.errors import PayloadError
+from fstriage.core.http import HttpRequest, request_from_function_url_event
 from fstriage.core.intake import Intake, IntakePolicy, IntakeResult, parse_networks
 from fstriage.core.ports import SigningKeys
 from fstriage.core.signature import sign
@@ -375,3 +377,69 @@ def test_responses_never_echo_signature_secret_or_body(rig: Rig) -> None:
         text = json.dumps(result.response.body)
         for secret_ish in (signature.split("v:")[1], TEST_SIGNING_SECRET, "Pay now", "guess-token"):
             assert secret_ish not in text
+
+
+def test_a_signed_payload_too_large_to_queue_is_413_not_an_endless_503(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-field limits keep real payloads far below SQS's 256 KiB; the last guard before the queue
+    # is checked here with a small limit. Non-ASCII grows sixfold in the queued JSON.
+    monkeypatch.setattr(intake_module, "MAX_MESSAGE_CHARS", 20_000)
+    document = payloads.segment_alert()
+    document["data"]["alertConfig"].update({key: "é" * 2000 for key in ("alertUrl", "segmentName")})
+    result = rig.post_signed(payloads.encode(document))
+    assert (result.response.status, error_of(result)) == (413, "payload_too_large")
+    assert rig.queue.messages == [] and rig.ledger.items == {}
+
+
+def test_an_overlong_identifier_is_a_400(rig: Rig) -> None:
+    document = payloads.segment_alert()
+    document["data"]["alertConfig"]["segmentName"] = "x" * 5000
+    result = rig.post_signed(payloads.encode(document))
+    assert (result.response.status, error_of(result)) == (400, "invalid_payload")
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "1970-01-01T00:00:00Z"]
+)
+def test_an_impossible_event_time_falls_back_to_the_receipt_time(rig: Rig, moment: str) -> None:
+    document = payloads.note_created()
+    document["data"]["notedTime"] = moment
+    result = rig.post_signed(payloads.encode(document))
+    assert result.response.status == 202
+    assert json.loads(rig.queue.messages[0][0])["trigger"]["occurred_at"].startswith("2025-11-01T00:00:00")
+
+
+def test_streams_org_scoped_session_id_uses_the_mapped_device(rig: Rig) -> None:
+    document = {"session": {"session_id": f"{TEST_ORG_ID}:1110765439578976", "device_id": "5557778531805533"}}
+    assert stream_post(rig, document).response.status == 202
+    assert json.loads(rig.queue.messages[0][0])["subject"]["session_ids"] == [
+        "5557778531805533:1110765439578976"
+    ]
+    result = stream_post(rig, {"session_id": f"{TEST_ORG_ID}:1110765439578976"})
+    assert (result.response.status, error_of(result)) == (400, "invalid_session_id")
+    assert "device_id" in str(result.response.body["message"])
+
+
+def test_hostile_strings_in_the_header_or_token_fail_the_check_without_crashing(rig: Rig) -> None:
+    body = payloads.encode(payloads.segment_alert())
+    forged = rig.post(body, signature=f"o:\ud800,t:{NOW},v:" + "A" * 43 + "=")
+    assert (forged.response.status, error_of(forged)) == (401, "wrong_org")
+    assert stream_post(rig, {"user_id": "u-1"}, token="\ud800").response.status == 403
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"requestContext": None, "rawPath": "/", "body": "{}"},
+        {"requestContext": {"http": None}, "headers": None, "body": None, "isBase64Encoded": True},
+        {"requestContext": {"http": {"method": "POST"}}, "rawPath": "/", "body": 5},
+    ],
+)
+def test_odd_function_url_events_get_a_4xx_not_a_crash(event: dict[str, object]) -> None:
+    try:
+        request = request_from_function_url_event(event)
+    except PayloadError as refused:
+        assert refused.status == 400
+        return
+    assert Rig().intake().handle(request).response.status in {401, 404, 405}

@@ -91,10 +91,16 @@ class InvestigatorApp:
                 runtime.settings.rate_per_second, max(1, int(runtime.settings.rate_per_second))
             )
             self._investigate_once = idempotent_function(
-                data_keyword_argument="job",
-                persistence_store=runtime.persistence,
-                config=runtime.idempotency,
+                data_keyword_argument="job", persistence_store=runtime.persistence, config=runtime.idempotency
             )(self._investigate)
+            # A second guard, on the request alone: if a re-queued export poll and a redelivery of the
+            # message that queued it both reach the end, only one writes the report, event and Slack post.
+            # Its own persistence layer: Powertools keeps per-function state on the layer object.
+            self._finish_once = idempotent_function(
+                data_keyword_argument="job",
+                persistence_store=DynamoDBPersistenceLayer(table_name=runtime.settings.idempotency_table),
+                config=runtime.idempotency,
+            )(self._finish_job)
 
     @classmethod
     def from_environment(
@@ -165,7 +171,7 @@ class InvestigatorApp:
         except ConfigurationError as missing_key:
             # No key: the report says how to set one; retrying would not help.
             self._count("InvestigatorMisconfigured")
-            return self._finish(runtime, _unconfigured(request, missing_key), NOTHING_SPENT)
+            return self._finish(request, _unconfigured(request, missing_key), NOTHING_SPENT)
         outcome = Investigation(client, runtime.settings.investigation(), deadline=self._deadline).run(
             request
         )
@@ -180,11 +186,19 @@ class InvestigatorApp:
                 "segment export still pending; re-queued", extra={"delay_seconds": outcome.delay_seconds}
             )
             return {"requeued": True}
-        return self._finish(runtime, outcome, client.usage)
+        return self._finish(request, outcome, client.usage)
 
     def _finish(
-        self, runtime: InvestigatorRuntime, outcome: Finished, usage: FullstoryUsage
+        self, request: InvestigationRequest, outcome: Finished, usage: FullstoryUsage
     ) -> dict[str, Any]:
+        result: dict[str, Any] = self._finish_once(
+            job={"idempotency_key": f"{request.request_id}#finished"}, outcome=outcome, usage=usage
+        )
+        return result
+
+    def _finish_job(self, job: dict[str, Any], outcome: Finished, usage: FullstoryUsage) -> dict[str, Any]:
+        runtime = self._runtime
+        assert isinstance(runtime, InvestigatorRuntime)
         generated_at = datetime.now(UTC)
         report = build_report(outcome.evidence, usage, generated_at)
         stored = runtime.store.keys_for(report["investigation_id"], report["generated_at"])
@@ -283,10 +297,18 @@ def completion_detail(report: dict[str, Any], stored: StoredReport) -> dict[str,
 
 
 def slack_text(report: dict[str, Any], stored: StoredReport) -> str:
-    lines = [f"*{report['headline']}* ({report['status']})"]
+    """Slack mrkdwn. Every piece of report text can come from a website visitor (console messages,
+    click targets), so it is escaped: no `<!channel>` pings, links or broken code spans from them."""
+    lines = [f"*{_slack_escape(report['headline'])}* ({report['status']})"]
     lines += [
-        f"• {group['kind']}: `{group['signature']}` in {len(group['sessions'])} sessions"
+        f"• {group['kind']}: `{_slack_escape(group['signature']).replace('`', "'")}` "
+        f"in {len(group['sessions'])} sessions"
         for group in report["error_groups"][:TOP_GROUPS_IN_EVENT]
     ]
     lines.append(f"Report: s3://{stored.bucket}/{stored.markdown_key}")
     return mask_email("\n".join(lines))
+
+
+def _slack_escape(text: str) -> str:
+    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

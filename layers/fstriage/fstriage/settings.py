@@ -61,9 +61,10 @@ class WebhookSettings:
             stream_allow_list=env.get("STREAM_SOURCE_ALLOW_LIST", FULLSTORY_STREAM_RANGES),
             lookback_hours=number(env, "LOOKBACK_HOURS", 24, minimum=1),
             secret_cache_seconds=number(env, "SECRET_CACHE_SECONDS", 300),
-            secret_refresh_min_seconds=number(env, "SECRET_REFRESH_MIN_SECONDS", 60),
+            secret_refresh_min_seconds=number(env, "SECRET_REFRESH_MIN_SECONDS", 60, minimum=10),
             dedupe_ttl_seconds=int(number(env, "DEDUPE_TTL_SECONDS", 7 * 24 * 3600, minimum=3600)),
-            dedupe_lease_seconds=int(number(env, "DEDUPE_LEASE_SECONDS", 30, minimum=5)),
+            # Longer than the webhook's 10 s timeout, so a live claim is never taken over.
+            dedupe_lease_seconds=int(number(env, "DEDUPE_LEASE_SECONDS", 30, minimum=15)),
         )
 
     def policy(self) -> IntakePolicy:

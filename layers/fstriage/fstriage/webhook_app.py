@@ -30,6 +30,7 @@ _OUTCOME_METRICS = {
     "rejected": "DeliveryRejected",
     "unavailable": "DeliveryUnavailable",
     "misconfigured": "ConfigurationError",
+    "error": "DeliveryError",
 }
 
 
@@ -84,7 +85,13 @@ class WebhookApp:
         except PayloadError as error:
             body = {"error": error.reason, "message": error.message}
             return IntakeResult(HttpResponse(400, body), "rejected", error.reason)
-        return self._intake.handle(request)
+        try:
+            return self._intake.handle(request)
+        except Exception as unexpected:  # the last line of defence: answer, log, count
+            # Only the type: an exception's text may quote the input.
+            body = {"error": "internal_error", "message": "the receiver failed; retry later"}
+            detail = f"unexpected {type(unexpected).__name__}"
+            return IntakeResult(HttpResponse(500, body), "error", "internal_error", detail=detail)
 
     def _record(self, result: IntakeResult, *, route: str, lambda_request_id: str | None) -> None:
         # Only the lines actually written carry the invocation's request id; Powertools'
@@ -103,6 +110,8 @@ class WebhookApp:
             fields["subject_sessions"] = len(result.request.subject.session_ids)
         if result.outcome == "misconfigured":
             self._logger.error("webhook is misconfigured: %s", result.detail, extra=fields)
+        elif result.outcome == "error":
+            self._logger.error("webhook failed: %s", result.detail, extra=fields)
         elif result.outcome == "unavailable":
             self._logger.warning("a dependency is unavailable; asked the sender to retry", extra=fields)
         elif result.outcome == "rejected":

@@ -12,7 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fstriage.core.errors import ConfigurationError, DependencyUnavailable, FstriageError
 
 # Fullstory gives up after about 5 s, so a slow AWS call must fail fast and become a 503.
-_WEBHOOK_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+_WEBHOOK_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
+)
 
 # Codes that mean the deployment is wrong (a missing resource, missing permissions), not that the
 # service is briefly down: retrying will not help, so they surface as configuration errors.

@@ -112,7 +112,7 @@ EXPORT_FIELDS: Final[tuple[str, ...]] = (
 ExportFormat = Literal["FORMAT_NDJSON", "FORMAT_JSON"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")  # no nested `<`: linear on a page of `<<<<`
 _SPACE = re.compile(r"\s+")
 
 
@@ -484,7 +484,10 @@ class FullstoryClient:
         path = f"/search/v1/exports/{quote(search_export_id, safe='')}/results"
         body = _object(self._call("GET", path, operation="export_results"))
         location = _text(body.get("location"))
-        if not location or urlsplit(location).scheme not in ("https", "http"):
+        # https only, except against a plain-http API (the local sandbox): the URL comes from an
+        # answer, so it must not be able to point the function at anything else.
+        allowed = ("https", "http") if urlsplit(self.base_url).scheme == "http" else ("https",)
+        if not location or urlsplit(location).scheme not in allowed or not urlsplit(location).netloc:
             raise FullstoryError("export: no usable download location", code="bad_response")
         return ExportLocation(location=location, expires=_text(body.get("expires")))
 
@@ -600,7 +603,7 @@ class FullstoryClient:
                     headers=dict(headers),
                     timeout=timeout,
                     stream=True,
-                    allow_redirects=download,
+                    allow_redirects=False,  # a pre-signed download is served directly; never follow elsewhere
                 )
                 try:
                     status = response.status_code

@@ -33,8 +33,12 @@ class HttpResponse:
 
 def request_from_function_url_event(event: Mapping[str, Any]) -> HttpRequest:
     """Read a function URL event. The body is decoded to the exact bytes Fullstory signed."""
-    http = event.get("requestContext", {}).get("http", {})
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, Mapping) else None
+    http = http if isinstance(http, Mapping) else {}
     raw_body = event.get("body") or ""
+    if not isinstance(raw_body, str):
+        raise PayloadError("the event's body is not a string", reason="invalid_encoding")
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(raw_body, validate=True)
@@ -42,7 +46,12 @@ def request_from_function_url_event(event: Mapping[str, Any]) -> HttpRequest:
             raise PayloadError("base64 body is not valid base64", reason="invalid_encoding") from None
     else:
         body = raw_body.encode("utf-8", errors="surrogatepass")
-    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    raw_headers = event.get("headers")
+    headers = (
+        {str(name).lower(): str(value) for name, value in raw_headers.items()}
+        if isinstance(raw_headers, Mapping)
+        else {}
+    )
     return HttpRequest(
         method=str(http.get("method") or "").upper(),
         path=str(event.get("rawPath") or http.get("path") or "/"),

@@ -37,6 +37,8 @@ FULLSTORY_STREAM_RANGES = "8.35.195.0/29,34.89.210.80/29"
 SYSTEM_PATH = "/"
 STREAMS_PREFIX = "/streams/"
 RETRY_AFTER_SECONDS = "5"
+# SQS takes at most 256 KiB a message; keep clear of it.
+MAX_MESSAGE_CHARS = 240 * 1024
 
 
 def parse_networks(spec: str) -> tuple[IpNetwork, ...]:
@@ -143,7 +145,9 @@ class Intake:
         self._verify_stream_token(token)
         document = self._json_body(request)
         now = self._clock()
-        decision = interpret_stream_event(document, received_at=_utc(now), lookback=self._policy.lookback)
+        decision = interpret_stream_event(
+            document, received_at=_utc(now), lookback=self._policy.lookback, org_id=self._policy.org_id
+        )
         origin = Origin(
             org_id=self._policy.org_id,
             delivery_key="stream:" + _sha256(request.body),
@@ -155,6 +159,9 @@ class Intake:
         request = build_request(
             trigger=decision.trigger, subject=decision.subject, window=decision.window, origin=origin
         )
+        message = request.to_json()
+        if len(message) > MAX_MESSAGE_CHARS:  # ASCII (json escapes the rest), so characters = bytes
+            raise RequestRejected("the payload is too large to queue", reason="payload_too_large", status=413)
         claim = self._ledger.claim(origin.delivery_key, request.request_id, now)
         if claim is Claim.ALREADY_QUEUED:
             body = {"status": "duplicate", "request_id": request.request_id}
@@ -163,7 +170,7 @@ class Intake:
             raise DependencyUnavailable("delivery", "the same delivery is being queued right now")
         try:
             message_id = self._queue.send(
-                request.to_json(),
+                message,
                 attributes={"schema_version": str(request.schema_version), "kind": request.trigger.kind},
             )
         except FstriageError:
@@ -245,7 +252,7 @@ def _acknowledged(decision: Acknowledge, event_name: str) -> IntakeResult:
 def _token_matches(token: str, keys: SigningKeys) -> bool:
     matched = False
     for candidate in keys.stream_tokens:
-        matched |= hmac.compare_digest(token.encode(), candidate.encode())
+        matched |= hmac.compare_digest(token.encode(errors="surrogatepass"), candidate.encode())
     return matched
 
 

@@ -18,6 +18,11 @@ from fstriage.core.session_ids import normalise_session_id
 MAX_TEXT_CHARS = 1000
 MAX_PROPERTIES = 50
 MAX_PROPERTY_CHARS = 200
+# Any single string field (URLs, names, IDs): longer is not a Fullstory payload, and the queued
+# request must stay far below SQS's 256 KiB.
+MAX_FIELD_CHARS = 2048
+# Times outside this range are not real events (and would overflow window arithmetic).
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 _ALERT_PERIODS = {"DAILY": timedelta(days=1), "WEEKLY": timedelta(days=7), "MONTHLY": timedelta(days=30)}
 _SEGMENT_IN_URL = re.compile(r"/segments/([^/?#]+)")
 _SESSION_EVENTS: dict[str, TriggerKind] = {"note.created": "note", "recording.event.custom": "custom_event"}
@@ -65,11 +70,25 @@ def interpret_system_event(
 
 
 def interpret_stream_event(
-    document: dict[str, Any], *, received_at: datetime, lookback: timedelta
+    document: dict[str, Any], *, received_at: datetime, lookback: timedelta, org_id: str = ""
 ) -> Investigate:
-    """A Streams delivery: it must name a session or a user, flat or under `session`/`user`."""
+    """A Streams delivery: it must name a session or a user, flat or under `session`/`user`.
+
+    Streams' `session.session_id` variable is documented as `orgId:sessionId`; with the session's
+    `device_id` mapped too, that becomes the API's `device:session`.
+    """
     session = _nested(document, "session")
     user = _nested(document, "user")
+    org_scoped = _optional_str(document, "session_id") or _optional_str(session, "session_id")
+    if org_id and org_scoped and org_scoped.partition(":")[0] == org_id:
+        device = _optional_scalar(document, "device_id") or _optional_scalar(session, "device_id")
+        if device is None:
+            raise PayloadError(
+                "session_id is Streams' orgId:sessionId form: also map device_id (or map app_url_session)",
+                reason="invalid_session_id",
+            )
+        document = {**document, "session_id": f"{device}:{org_scoped.partition(':')[2]}"}
+        session = {key: value for key, value in session.items() if key != "session_id"}
     raw_session = next(
         (
             value
@@ -91,7 +110,7 @@ def interpret_stream_event(
         raise PayloadError("stream payload names no session or user", reason="no_subject")
     occurred = _moment(document.get("event_time"), fallback=received_at)
     stream = _nested(document, "stream")
-    name = _optional_str(document, "stream_name") or _optional_str(stream, "name")
+    name = _optional_text(document, "stream_name") or _optional_text(stream, "name")
     trigger = Trigger(
         kind="stream",
         source="stream",
@@ -118,7 +137,7 @@ def _alert(
     segment_match = _SEGMENT_IN_URL.search(segment_url or "")
     alert = Alert(
         name=_optional_str(config, "alertName") or _optional_str(config, "segmentName"),
-        description=_clip(_optional_str(config, "description") or _optional_str(config, "alertDescription")),
+        description=_optional_text(config, "description") or _optional_text(config, "alertDescription"),
         url=_optional_str(config, "alertUrl"),
         notification_url=_optional_str(data, "notificationUrl"),
         value=_optional_number(data, "value"),
@@ -155,7 +174,7 @@ def _session_event(
         raise PayloadError("data.sessionUrl must be a non-empty string")
     if kind == "note":
         occurred = _moment(data.get("notedTime") or data.get("created"), fallback=received_at)
-        text = _optional_str(data, "text")
+        text = _optional_text(data, "text")
         properties: dict[str, str] = {}
     else:
         name = data.get("name")
@@ -194,7 +213,19 @@ def _optional_str(container: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise PayloadError(f"{key} must be a string")
+    if len(value) > MAX_FIELD_CHARS:
+        raise PayloadError(f"{key} is longer than {MAX_FIELD_CHARS} characters")
     return value
+
+
+def _optional_text(container: dict[str, Any], key: str) -> str | None:
+    """Free text (a note, a description): clipped rather than refused."""
+    value = container.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{key} must be a string")
+    return _clip(value)
 
 
 def _optional_scalar(container: dict[str, Any], key: str) -> str | None:
@@ -203,7 +234,10 @@ def _optional_scalar(container: dict[str, Any], key: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise PayloadError(f"{key} must be a string or a number")
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_FIELD_CHARS:
+        raise PayloadError(f"{key} is longer than {MAX_FIELD_CHARS} characters")
+    return text
 
 
 def _optional_number(container: dict[str, Any], key: str) -> float | None:
@@ -225,13 +259,15 @@ def _moment(value: Any, *, fallback: datetime) -> datetime:
     try:
         if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
             number = float(value)
-            return datetime.fromtimestamp(number / 1000 if number >= 1e11 else number, tz=UTC)
-        if isinstance(value, str):
+            moment = datetime.fromtimestamp(number / 1000 if number >= 1e11 else number, tz=UTC)
+        elif isinstance(value, str):
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        else:
+            return fallback
     except (ValueError, OverflowError, OSError):
         return fallback
-    return fallback
+    return moment if _EARLIEST <= moment <= _LATEST else fallback
 
 
 def _clip(text: str | None) -> str | None:

@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
+STALE_RETRY_SECONDS = 30.0
+
 
 class CachedValue[T]:
     """Holds `load()`'s result for `ttl_seconds`; `force()` reloads at most once per `min_refresh_seconds`.
@@ -32,8 +34,14 @@ class CachedValue[T]:
 
     def get(self) -> T:
         with self._lock:
-            if self._value is None or self._clock() - self._loaded_at >= self._ttl:
+            if self._value is None:
                 self._reload()
+            elif self._clock() - self._loaded_at >= self._ttl:
+                try:
+                    self._reload()
+                except Exception:  # any failure: the held value is still good
+                    # Keep serving what we hold through a store outage; try again in a while.
+                    self._loaded_at = self._clock() - self._ttl + min(self._ttl, STALE_RETRY_SECONDS)
             assert self._value is not None
             return self._value
 

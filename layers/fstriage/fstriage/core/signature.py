@@ -74,7 +74,8 @@ def parse_signature_header(value: str | None) -> SignatureHeader:
 
 
 def _signed_message(body: bytes, org_id: str, timestamp: str) -> bytes:
-    return body + b":" + org_id.encode() + b":" + timestamp.encode()
+    # surrogatepass: a hostile header cannot crash the check, it just fails to match.
+    return body + b":" + org_id.encode(errors="surrogatepass") + b":" + timestamp.encode()
 
 
 def compute_digest(secret: str, body: bytes, org_id: str, timestamp: str) -> bytes:
@@ -92,7 +93,7 @@ def check_envelope(
     header: SignatureHeader, *, expected_org_id: str, tolerance_seconds: float, now: float
 ) -> None:
     """The checks that need no secret: the pinned org and the timestamp tolerance."""
-    if not hmac.compare_digest(header.org_id.encode(), expected_org_id.encode()):
+    if not hmac.compare_digest(header.org_id.encode(errors="surrogatepass"), expected_org_id.encode()):
         raise SignatureError("signature is for another org", reason="wrong_org")
     if abs(now - header.signed_at) > tolerance_seconds:
         raise SignatureError("signature timestamp is outside the tolerance", reason="stale_timestamp")
