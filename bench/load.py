@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.load [--deliveries 1000] [--concurrency 20] [--keep-alive]
         [--investigators 2] [--drain-cap 600] [--replays 0.05] [--resigned 0.01]
-        [--segment-alerts 0.10] [--fullstory-rate R] [--no-profile]
+        [--segment-alerts 0.10] [--fullstory-rate R] [--profile-rounds 30]
 
 The whole stack runs in-process (`fstriage_dev.local.LocalStack`, `port=0`): the built webhook and
 investigator under the Lambda runtime emulator, moto for AWS, the function URL gateway, Lambda's SQS
@@ -15,7 +15,8 @@ gateway, each signed with the stack's secret when it is sent:
   two segments the sandbox anchors for the `events/` samples (`--segment-alerts` of them);
 - exact replays (`--replays`): the same bytes and `Fullstory-Signature` as a delivery sent at least
   100 deliveries earlier, as a retry of an answered delivery would be: expected `200 duplicate`;
-- re-signed replays (`--resigned`): the same body signed again, in a later second.
+- re-signed replays (`--resigned`): the same body signed again, in a later second than its original
+  (so the `Fullstory-Signature` differs), as a retry signed anew would be.
 
 Then it waits (at most `--drain-cap` seconds) until every accepted request has a report and the
 queue is empty, and counts: accepted, lost, duplicated, investigated, dead-lettered (definitions in
@@ -25,7 +26,8 @@ included) to the last byte of the answer. The floor is a bare stdlib `ThreadingH
 bodies, just before the load; the ratio is gateway p50 / floor p50.
 
 By default every delivery opens its own connection (`Connection: close`); `--keep-alive` gives each
-client thread one persistent connection. Only 127.0.0.1 is contacted; every wait is bounded.
+client thread one persistent connection. Only 127.0.0.1 (and moto as localhost) is contacted; every
+loop is bounded in count and time. Bottleneck profiling is printed after the results.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import math
 import os
 import random
 import re
+import socketserver
 import statistics
 import sys
 import tempfile
@@ -58,7 +61,7 @@ from urllib.parse import urlsplit
 from bench._report import machine
 from fstriage.core.signature import sign
 from fstriage_dev.events import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, NOTE_CREATED, PAYMENT_DECLINES_ALERT
-from fstriage_dev.local import LocalConfig, LocalStack, LocalStackError
+from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack, LocalStackError, PolledInvocation
 from fstriage_dev.local.rie import session_members
 from fstriage_dev.sandbox.data import SandboxData, SandboxSession, isoformat
 
@@ -67,9 +70,14 @@ REPLAY_DISTANCE = 100  # a replay follows its original by at least this many del
 REPLAY_WAIT_SECONDS = 60.0  # a replay waits (at most this long) until its original was answered
 REQUEST_TIMEOUT_SECONDS = 30.0
 VISIBILITY_TIMEOUT_SECONDS = 60  # the template's 720 s would retry a failed delivery after the cap
+QUIET_WAIT_SECONDS = 10.0
+SAMPLE_SECONDS = 0.2  # how often ThreadCpu reads the threads' CPU clocks
 SETTLE_SECONDS = 15.0  # after draining: wait this long at most for the capture queue to empty
 FULLSTORY_TIMEOUT_SECONDS = 5.0  # Fullstory gives up on a webhook delivery after about 5 s
 FLOOR_ANSWER = b'{"status":"queued","request_id":"req_' + b"0" * 32 + b'"}'
+DEFAULT_FULLSTORY_RATE = 8.0  # FULLSTORY_RATE_PER_SECOND's default, per investigator instance
+SEGMENTS = ("checkout-errors-seg", "payment-declines-seg")  # anchored for the events/ samples
+KINDS = ("note", "custom_event", "segment_alert", "replay", "resigned")
 INVESTIGATOR = "InvestigatorFunction"
 WEBHOOK = "WebhookFunction"
 _RTDONE = re.compile(r"INVOKE RTDONE\(status: (\w+)[^)]*duration: ([\d.]+)ms\)")
@@ -103,8 +111,12 @@ def _encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+def _copy(sample: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(sample)
+
+
 def _note(data: SandboxData, session: SandboxSession, event_id: str, number: int) -> bytes:
-    document = copy.deepcopy(NOTE_CREATED)
+    document = _copy(NOTE_CREATED)
     noted = session.created + timedelta(minutes=3)
     url = _session_url(data, session)
     document["data"].update(
@@ -120,7 +132,7 @@ def _note(data: SandboxData, session: SandboxSession, event_id: str, number: int
 
 
 def _custom(data: SandboxData, session: SandboxSession, event_id: str, number: int) -> bytes:
-    document = copy.deepcopy(CUSTOM_EVENT)
+    document = _copy(CUSTOM_EVENT)
     document["data"].update(
         id=event_id,
         sessionUrl=_session_url(data, session),
@@ -131,7 +143,7 @@ def _custom(data: SandboxData, session: SandboxSession, event_id: str, number: i
 
 
 def _segment_alert(event_id: str, number: int) -> bytes:
-    document = copy.deepcopy(CHECKOUT_ERRORS_ALERT if number % 2 == 0 else PAYMENT_DECLINES_ALERT)
+    document = _copy(CHECKOUT_ERRORS_ALERT if number % 2 == 0 else PAYMENT_DECLINES_ALERT)
     document["data"].update(id=event_id, value=30 + number % 40)
     return _encode(document)
 
@@ -196,7 +208,7 @@ class Answer:
     outcome: str = ""  # the answer's `status` field (queued, duplicate, ...) or its `error`
     request_id: str | None = None
     latency_ms: float = math.nan
-    cpu_seconds: float = 0.0  # client thread CPU for this delivery
+    connect_ms: float = 0.0  # of which the TCP connect (a new connection only)
     signature: str = ""
     error: str | None = None
 
@@ -212,6 +224,7 @@ class Sender:
         secret: str,
         org_id: str,
         keep_alive: bool,
+        between: Callable[[], None] | None = None,
     ) -> None:
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
@@ -220,6 +233,7 @@ class Sender:
         self.deliveries = list(deliveries)
         self._secret, self._org_id = secret, org_id
         self.keep_alive = keep_alive
+        self._between = between  # called after each delivery, untimed (with concurrency 1)
         self.answers = [Answer() for _ in self.deliveries]
         self._answered = [threading.Event() for _ in self.deliveries]
         self._local = threading.local()
@@ -252,16 +266,17 @@ class Sender:
             if delivery.kind == "replay" and delivery.replay_of is not None:
                 # The exact retry: the same bytes and the same header.
                 answer.signature = self.answers[delivery.replay_of].signature
+            elif delivery.kind == "resigned" and delivery.replay_of is not None:
+                _next_second_after(self.answers[delivery.replay_of].signature)
+                answer.signature = sign(self._secret, delivery.body, self._org_id)
             else:
                 answer.signature = sign(self._secret, delivery.body, self._org_id)
             headers = {"Content-Type": "application/json", "Fullstory-Signature": answer.signature}
             if not self.keep_alive:
                 headers["Connection"] = "close"
-            cpu = time.thread_time()
             started = time.perf_counter()
-            status, payload = self._post(delivery.body, headers)
+            status, payload, answer.connect_ms = self._post(delivery.body, headers)
             answer.latency_ms = (time.perf_counter() - started) * 1000
-            answer.cpu_seconds = time.thread_time() - cpu
             answer.status = status
             with contextlib.suppress(ValueError):
                 document = json.loads(payload)
@@ -273,11 +288,17 @@ class Sender:
             answer.error = f"{type(error).__name__}: {error}"
         finally:
             self._answered[index].set()
+            if self._between is not None:
+                self._between()
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, float]:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        connect_ms = 0.0
         if connection is None or not self.keep_alive:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=REQUEST_TIMEOUT_SECONDS)
+            started = time.perf_counter()
+            connection.connect()
+            connect_ms = (time.perf_counter() - started) * 1000
             if self.keep_alive:
                 self._local.connection = connection
                 with self._lock:
@@ -293,7 +314,15 @@ class Sender:
         if not self.keep_alive or response.will_close:
             connection.close()
             self._local.connection = None
-        return response.status, payload
+        return response.status, payload, connect_ms
+
+
+def _next_second_after(signature: str) -> None:
+    """Sleep (under a second) until the clock has left the second a signature was made in."""
+    stamp = next((part[2:] for part in signature.split(",") if part.startswith("t:")), "0")
+    deadline = time.monotonic() + 2.0
+    while int(time.time()) <= int(stamp) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # -- the floor -------------------------------------------------------------------------------------
@@ -321,6 +350,10 @@ class _FloorHandler(BaseHTTPRequestHandler):
 
 class _FloorServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: at concurrency 20 with a new connection per request,
+    # the kernel then drops or resets connections (1 s SYN retransmits), which is not the least a
+    # server must do. 128 is what werkzeug (moto's server) uses.
+    request_queue_size = 128
 
 
 @contextlib.contextmanager
@@ -406,6 +439,155 @@ class Cpu:
         return f"{'; '.join(parts)}; total {total:.1f} CPU-s in {wall:.1f} s = {total / wall:.2f} CPUs busy"
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt
+    ListenOverflows, host-wide), or None where /proc/net/netstat is not there."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(fields["ListenOverflows"]) if "ListenOverflows" in fields else None
+    return None
+
+
+class ThreadCpu:
+    """CPU time of this process's threads during a phase, by what they serve (moto, the sandbox, the
+    gateway, the pollers, ...). Long-lived threads: their CPU clocks are read every SAMPLE_SECONDS.
+    Request threads of socketserver-based servers (the gateway, the sandbox, moto's werkzeug server;
+    one per connection, often shorter than a sample): while the phase is open,
+    `ThreadingMixIn.process_request_thread` is wrapped to register each new one on start and add its
+    last CPU on exit (the servers behave exactly as before). Unattributed = the process's CPU minus
+    the sum (threads that ran between samples without being request threads)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.process = 0.0
+        self._seen: dict[threading.Thread, tuple[str, float]] = {}
+        self._ended: set[threading.Thread] = set()  # request threads already added up
+        self._lock = threading.Lock()
+        self._open = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-thread-cpu")
+        self._process_start = 0.0
+        self._original: Any = None
+
+    def __enter__(self) -> ThreadCpu:
+        for thread in threading.enumerate():  # already running: count from now on
+            cpu = _thread_cpu(thread)
+            if cpu is not None:
+                self._seen[thread] = (_category(thread), cpu)
+        self._original = socketserver.ThreadingMixIn.process_request_thread
+        original, tracker = self._original, self
+
+        def process_request_thread(server: Any, request: Any, client_address: Any) -> None:
+            tracker._begin(_server_category(server))
+            try:
+                original(server, request, client_address)
+            finally:
+                tracker._end()
+
+        socketserver.ThreadingMixIn.process_request_thread = process_request_thread  # type: ignore[method-assign,assignment]
+        times = os.times()
+        self._process_start = times.user + times.system
+        self._open = True
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        socketserver.ThreadingMixIn.process_request_thread = self._original  # type: ignore[method-assign]
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+        times = os.times()
+        with self._lock:
+            self._open = False
+            self.process = times.user + times.system - self._process_start
+
+    def _begin(self, category: str) -> None:
+        with self._lock:
+            if self._open:
+                self._seen[threading.current_thread()] = (category, time.thread_time())
+
+    def _end(self) -> None:
+        with self._lock:
+            entry = self._seen.pop(threading.current_thread(), None)
+            self._ended.add(threading.current_thread())
+            if self._open and entry is not None:
+                self._add(entry[0], time.thread_time() - entry[1])
+
+    def _add(self, category: str, seconds: float) -> None:
+        self.totals[category] = self.totals.get(category, 0.0) + max(0.0, seconds)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self._sample()
+
+    def _sample(self) -> None:
+        with self._lock:
+            for thread in threading.enumerate():
+                cpu = _thread_cpu(thread)
+                if cpu is None or thread in self._ended:
+                    continue
+                category, before = self._seen.get(thread, (_category(thread), 0.0))
+                self._add(category, cpu - before)
+                self._seen[thread] = (category, cpu)
+            for gone in [thread for thread in self._seen if not thread.is_alive()]:
+                del self._seen[gone]
+            self._ended = {thread for thread in self._ended if thread.is_alive()}
+
+    def line(self) -> str:
+        attributed = sum(self.totals.values())
+        ranked = sorted(self.totals.items(), key=lambda kv: -kv[1])
+        parts = [f"{name} {value:.1f}" for name, value in ranked if value >= 0.05]
+        parts.append(f"unattributed {max(0.0, self.process - attributed):.1f}")
+        return f"this process {self.process:.1f} CPU-s = " + ", ".join(parts)
+
+
+def _thread_cpu(thread: threading.Thread) -> float | None:
+    if thread.ident is None or not thread.is_alive():
+        return None
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    except (OSError, ValueError):
+        return None
+
+
+def _category(thread: threading.Thread) -> str:
+    name = thread.name
+    for prefix, category in (
+        ("load-client", "client threads"),
+        ("poller-", "SQS pollers"),
+        ("report-collector", "report collector"),
+        ("logs-", "emulator log copiers"),
+        ("bench-", "this sampler"),
+    ):
+        if name.startswith(prefix):
+            return category
+    # A server's accept loop runs a bound method of its server.
+    server = getattr(getattr(thread, "_target", None), "__self__", None)
+    if server is not None:
+        return _server_category(server)
+    return "main and other threads"
+
+
+def _server_category(server: object) -> str:
+    if isinstance(server, _FloorServer):  # its module is __main__ under `python -m bench.load`
+        return "floor server"
+    module = type(server).__module__
+    for prefix, category in (
+        ("werkzeug", "moto"),
+        ("moto", "moto"),
+        ("fstriage_dev.sandbox", "Fullstory sandbox"),
+        ("fstriage_dev.local.gateway", "function URL gateway"),
+    ):
+        if module.startswith(prefix):
+            return category
+    return f"other server ({module})"
+
+
 def _proc_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -446,17 +628,37 @@ class Drain:
     progress: list[tuple[float, int]] = field(default_factory=list)  # (seconds, reports)
 
 
+class Depth:
+    """Queue depth (visible + in flight + delayed) with one cached SQS client. `LocalStack.queue_depth`
+    builds a new boto3 session and client on every call (about 70 ms of CPU each here), which a
+    loop polling twice a second would add to this process's load."""
+
+    ATTRIBUTES = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._sqs = stack.client("sqs")
+
+    def __call__(self, queue_url: str) -> int:
+        answer = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(self.ATTRIBUTES))
+        return sum(int(value) for value in answer["Attributes"].values())
+
+
 def drain(stack: LocalStack, wanted: set[str], cap: float, say: Callable[[str], None]) -> Drain:
     started = time.monotonic()
     deadline = started + cap
     result = Drain(0.0, False, None)
+    depth = Depth(stack)
     next_note = started + 30
     while True:
         now = time.monotonic()
         got = {str(r.detail.get("request_id")) for r in stack.reports} & wanted
         if len(got) == len(wanted) and result.reports_seconds is None:
             result.reports_seconds = now - started
-        if len(got) == len(wanted) and stack.queue_depth(stack.queue_url) == 0:
+        if len(got) == len(wanted) and depth(stack.queue_url) == 0:
             result.finished = True
             break
         if now >= deadline:
@@ -471,7 +673,7 @@ def drain(stack: LocalStack, wanted: set[str], cap: float, say: Callable[[str], 
     assert stack.resources is not None
     capture = stack.resources.capture_queue_url
     settle_until = time.monotonic() + SETTLE_SECONDS
-    while stack.queue_depth(capture) and time.monotonic() < settle_until:
+    while depth(capture) and time.monotonic() < settle_until:
         time.sleep(0.2)
     time.sleep(1.0)
     return result
@@ -507,6 +709,7 @@ class InvestigatorLog:
     duplicates: int = 0  # idempotency answered from its record
     requeued: int = 0  # export still pending: re-queued with a delay
     retried: Counter[str] = field(default_factory=Counter)  # "will be retried", per reason
+    problems: Counter[str] = field(default_factory=Counter)  # other WARNING/ERROR lines, by message
 
 
 def investigator_log(log_dir: Path) -> InvestigatorLog:
@@ -528,6 +731,8 @@ def investigator_log(log_dir: Path) -> InvestigatorLog:
                 result.requeued += 1
             elif message.startswith("investigation will be retried"):
                 result.retried[message.rsplit(":", 1)[-1].strip()] += 1
+            elif entry.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                result.problems[f"{entry.get('level')}: {message[:100]}"] += 1
     return result
 
 
@@ -548,30 +753,75 @@ def stack_config(work: Path, args: argparse.Namespace) -> LocalConfig:
     )
 
 
-def warm_up(stack: LocalStack, config: LocalConfig, count: int) -> list[Answer]:
-    """`count` real notes, one at a time: the webhook's cold start and first clients stay out of
-    the timed run. They are queued and investigated like the others (and counted apart)."""
-    assert stack.sandbox is not None
-    data = stack.sandbox.data
-    deliveries = [
-        Delivery(i, "note", _note(data, data.sessions[-1 - i], f"note-warmup-{time.time_ns()}-{i}", i))
+@dataclass(slots=True)
+class Phase:
+    """One pass of the client over a list of deliveries."""
+
+    answers: list[Answer]
+    wall: float
+    overflows: int | None  # TcpExt ListenOverflows during the pass (host-wide)
+    cpu: Cpu | None = None
+
+    @property
+    def latency(self) -> Latency:
+        return Latency.of(latencies(self.answers))
+
+    @property
+    def slow_connects(self) -> int:
+        """Connects that took a second or more: a SYN retransmitted after a full listen queue."""
+        return sum(1 for a in self.answers if a.connect_ms >= 1000)
+
+    @property
+    def errors(self) -> Counter[str]:
+        return Counter(a.error for a in self.answers if a.error)
+
+    def transport(self) -> str:
+        overflows = "n/a" if self.overflows is None else str(self.overflows)
+        errors = dict(self.errors) or "none"
+        return f"connects >= 1 s: {self.slow_connects}; listen-queue overflows: {overflows}; errors: {errors}"
+
+
+def send(
+    url: str,
+    deliveries: Sequence[Delivery],
+    config: LocalConfig,
+    *,
+    concurrency: int,
+    keep_alive: bool,
+    stack: LocalStack | None = None,
+    between: Callable[[], None] | None = None,
+) -> Phase:
+    overflows = listen_overflows()
+    cpu = Cpu.now(stack) if stack is not None else None
+    sender = Sender(
+        url,
+        deliveries,
+        secret=config.signing_secret,
+        org_id=config.org_id,
+        keep_alive=keep_alive,
+        between=between,
+    )
+    wall = sender.run(concurrency)
+    after = listen_overflows()
+    return Phase(
+        sender.answers,
+        wall,
+        None if overflows is None or after is None else after - overflows,
+        Cpu.now(stack).since(cpu) if stack is not None and cpu is not None else None,
+    )
+
+
+def profile_notes(data: SandboxData, count: int, tag: str) -> list[Delivery]:
+    return [
+        Delivery(i, "note", _note(data, data.sessions[-1 - i % len(data.sessions)], f"note-{tag}-{i}", i))
         for i in range(count)
     ]
-    sender = Sender(
-        stack.webhook_url, deliveries, secret=config.signing_secret, org_id=config.org_id, keep_alive=False
-    )
-    sender.run(1)
-    return sender.answers
 
 
-def sequential_ms(
-    url: str, deliveries: Sequence[Delivery], config: LocalConfig, *, keep_alive: bool
-) -> float:
-    sender = Sender(
-        url, deliveries, secret=config.signing_secret, org_id=config.org_id, keep_alive=keep_alive
-    )
-    sender.run(1)
-    return statistics.median(latencies(sender.answers))
+def _timed(into: list[float], call: Callable[..., Any], **arguments: Any) -> None:
+    started = time.perf_counter()
+    call(**arguments)
+    into.append((time.perf_counter() - started) * 1000)
 
 
 def moto_call_ms(stack: LocalStack, rounds: int = 40) -> dict[str, float]:
@@ -586,76 +836,77 @@ def moto_call_ms(stack: LocalStack, rounds: int = 40) -> dict[str, float]:
         KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    samples: dict[str, list[float]] = {"PutItem (conditional)": [], "SendMessage": [], "UpdateItem": []}
+    put: list[float] = []
+    send_message: list[float] = []
+    update: list[float] = []
     for number in range(rounds):
         key = {"k": {"S": f"delivery-{number}"}}
-        calls: list[tuple[str, Callable[[], Any]]] = [
-            (
-                "PutItem (conditional)",
-                lambda: dynamodb.put_item(
-                    TableName=table, Item={**key, "state": {"S": "pending"}},
-                    ConditionExpression="attribute_not_exists(k)",
-                ),
-            ),
-            ("SendMessage", lambda: sqs.send_message(QueueUrl=queue, MessageBody="x" * 1500)),
-            (
-                "UpdateItem",
-                lambda: dynamodb.update_item(
-                    TableName=table, Key=key, UpdateExpression="SET #s = :q",
-                    ExpressionAttributeNames={"#s": "state"},
-                    ExpressionAttributeValues={":q": {"S": "queued"}},
-                ),
-            ),
-        ]  # fmt: skip
-        for name, call in calls:
-            started = time.perf_counter()
-            call()
-            samples[name].append((time.perf_counter() - started) * 1000)
-    return {name: statistics.median(values[5:]) for name, values in samples.items()}
+        _timed(
+            put,
+            dynamodb.put_item,
+            TableName=table,
+            Item={**key, "state": {"S": "pending"}},
+            ConditionExpression="attribute_not_exists(k)",
+        )
+        _timed(send_message, sqs.send_message, QueueUrl=queue, MessageBody="x" * 1500)
+        _timed(
+            update,
+            dynamodb.update_item,
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET #s = :q",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":q": {"S": "queued"}},
+        )
+    series = {"PutItem (conditional)": put, "SendMessage": send_message, "UpdateItem": update}
+    return {name: statistics.median(values[5:]) for name, values in series.items()}
 
 
-def profile(
-    stack: LocalStack,
-    config: LocalConfig,
-    floor_url: str,
-    log_dir: Path,
-    rounds: int,
-    say: Callable[[str], None],
-) -> None:
-    """One delivery at a time, after the counting: where an ack's time goes. The notes it sends are
-    queued for real (and investigated while it runs); nothing counts them."""
+def quiet(stack: LocalStack) -> Callable[[], None]:
+    """Wait (at most QUIET_WAIT_SECONDS) until the queue is empty: what the last delivery queued has
+    been investigated, so the next one does not share the machine with its investigation."""
+
+    depth = Depth(stack)
+
+    def wait() -> None:
+        deadline = time.monotonic() + QUIET_WAIT_SECONDS
+        while depth(stack.queue_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.05)
+
+    return wait
+
+
+def profile(stack: LocalStack, config: LocalConfig, floor_url: str, rounds: int) -> None:
+    """One delivery at a time, after the counting: where an ack's time goes. "paced": each delivery
+    waits until the previous one's investigation is done, so nothing else runs; "back to back": the
+    next delivery goes as soon as the answer is in (its investigation runs meanwhile). The notes are
+    queued for real; nothing counts them."""
     assert stack.sandbox is not None
-    data = stack.sandbox.data
-    tag = f"profile-{time.time_ns()}"
-    batches = {
-        mode: [
-            Delivery(
-                i, "note", _note(data, data.sessions[i % len(data.sessions)], f"note-{tag}-{mode}-{i}", i)
-            )
-            for i in range(rounds)
-        ]
-        for mode in ("close", "keep-alive")
-    }
-    print("  where an ack's time goes, one delivery at a time (after the drain; real notes, queued):")
-    for mode, deliveries in batches.items():
-        keep = mode == "keep-alive"
-        floor_ms = sequential_ms(floor_url, deliveries, config, keep_alive=keep)
-        before = len(rtdone_durations(log_dir / f"{WEBHOOK}.log"))
-        sender = Sender(
-            stack.webhook_url, deliveries, secret=config.signing_secret, org_id=config.org_id, keep_alive=keep
+    webhook_log = config.log_dir / f"{WEBHOOK}.log" if config.log_dir else None
+    print(f"  where an ack's time goes, one delivery at a time (medians of {rounds} real notes each):")
+    for paced, keep_alive in ((True, False), (True, True), (False, False), (False, True)):
+        label = f"{'paced' if paced else 'back to back'}, {'keep-alive' if keep_alive else 'new conn.'}"
+        notes = profile_notes(stack.sandbox.data, rounds, f"profile-{time.time_ns()}")
+        between = quiet(stack) if paced else None
+        quiet(stack)()
+        floor = send(floor_url, notes, config, concurrency=1, keep_alive=keep_alive)
+        before = len(rtdone_durations(webhook_log)) if webhook_log else 0
+        gateway = send(
+            stack.webhook_url, notes, config, concurrency=1, keep_alive=keep_alive, between=between
         )
-        sender.run(1)
-        gateway_ms = statistics.median(latencies(sender.answers))
-        own = _settled_rtdone(log_dir / f"{WEBHOOK}.log", before, len(deliveries))
+        own = _settled_rtdone(webhook_log, before, len(notes)) if webhook_log else []
         own_ms = statistics.median(own) if own else math.nan
-        print(
-            f"    {mode:10s}: floor {floor_ms:6.2f} ms   gateway {gateway_ms:6.2f} ms   of which the "
-            f"webhook's own time (emulator RTDONE) {own_ms:6.2f} ms -> gateway + emulator + HTTP "
-            f"{gateway_ms - own_ms:6.2f} ms"
+        rest = statistics.median(
+            a.latency_ms - o for a, o in zip(gateway.answers, own, strict=False) if a.error is None
         )
-        statuses = Counter(a.status for a in sender.answers)
-        if set(statuses) != {202}:
-            say(f"  warning: profile answers {dict(statuses)}")
+        statuses = dict(Counter(a.status for a in gateway.answers))
+        print(
+            f"    {label:26s} floor {floor.latency.p50:6.2f} ms   gateway {gateway.latency.p50:6.2f} ms = "
+            f"webhook's own (emulator RTDONE) {own_ms:6.2f} ms + the rest (gateway, emulator API, TCP) "
+            f"{rest:6.2f} ms   answers {statuses}"
+        )
+    quiet(stack)()
     moto = moto_call_ms(stack)
     print(
         "    moto, from this process, one call at a time (median): "
@@ -664,7 +915,75 @@ def profile(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 -- one linear script
+# -- counting --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Tally:
+    accepted: set[str]  # request_ids answered 202 queued
+    distinct_sent: int
+    not_accepted: Counter[tuple[int, str]]
+    investigated: set[str]
+    lost: set[str]
+    duplicated: set[str]
+    dead: set[str]
+    dlq_messages: int
+    statuses: Counter[str]
+    wrong_subject: int  # note/custom reports that do not name the delivery's session first
+    replays: dict[str, Counter[tuple[int, str]]]
+    same_request_id: int  # replays answered with their original's request_id
+
+
+def _key(answer: Answer) -> tuple[int, str]:
+    return answer.status, answer.outcome or answer.error or ""
+
+
+def tally(
+    deliveries: Sequence[Delivery],
+    answers: Sequence[Answer],
+    *,
+    warm_ids: set[str],
+    reports: Sequence[CollectedReport],
+    dlq: Counter[str],
+    logs: InvestigatorLog,
+) -> Tally:
+    pairs = list(zip(deliveries, answers, strict=True))
+    accepted = {a.request_id for _, a in pairs if a.status == 202 and a.outcome == "queued" and a.request_id}
+    distinct = [a for d, a in pairs if d.replay_of is None]
+    reported: Counter[str] = Counter(str(r.detail.get("request_id")) for r in reports)
+    named = {a.request_id: d.session_id for d, a in pairs if a.request_id and d.session_id}
+    wrong = 0
+    seen: set[str] = set()
+    for report in reports:
+        request_id = str(report.detail.get("request_id"))
+        if request_id in named and request_id not in seen:
+            seen.add(request_id)
+            sessions = report.load().get("sessions") or [{}]
+            wrong += sessions[0].get("session_id") != named[request_id]
+    return Tally(
+        accepted=accepted,
+        distinct_sent=len(distinct),
+        not_accepted=Counter(_key(a) for a in distinct if not (a.status == 202 and a.request_id)),
+        investigated={rid for rid in accepted if reported[rid]},
+        lost={rid for rid in accepted if not reported[rid] and not dlq[rid]},
+        duplicated={rid for rid in accepted | warm_ids if reported[rid] > 1 or logs.finished[rid] > 1},
+        dead={rid for rid in accepted if dlq[rid]},
+        dlq_messages=sum(dlq.values()),
+        statuses=Counter(r.status for r in reports if r.detail.get("request_id") in accepted),
+        wrong_subject=wrong,
+        replays={
+            kind: Counter(_key(a) for d, a in pairs if d.kind == kind) for kind in ("replay", "resigned")
+        },
+        same_request_id=sum(
+            1 for d, a in pairs if d.replay_of is not None and a.request_id == answers[d.replay_of].request_id
+        ),
+    )
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
@@ -680,48 +999,62 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 -- one line
         "--fullstory-rate",
         type=float,
         default=None,
-        help="FULLSTORY_RATE_PER_SECOND for the investigator (default: the investigator's own, 8/s)",
+        help="FULLSTORY_RATE_PER_SECOND for the investigator (default: its own, 8/s)",
     )
-    parser.add_argument("--profile-rounds", type=int, default=30)
-    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--profile-rounds", type=int, default=30, help="0 skips the profile")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep reports and logs in this (empty) folder"
+    )
     args = parser.parse_args(argv)
+    if args.deliveries < 2 or args.concurrency < 1 or args.investigators < 1 or args.drain_cap <= 0:
+        parser.error("need --deliveries >= 2, --concurrency >= 1, --investigators >= 1, --drain-cap > 0")
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    command = " ".join([".venv/bin/python -m bench.load", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(sys.orig_argv)  # exactly as run: `python -m bench load` or `-m bench.load ...`
     mode = (
-        "keep-alive (one persistent connection per client thread)"
+        "keep-alive, one persistent connection per thread"
         if args.keep_alive
-        else ("a new connection per delivery (Connection: close)")
+        else "a new connection per delivery (Connection: close)"
     )
     print("load: signed deliveries through the local function URL vs a bare http.server floor")
     print(f"  machine: {machine()}")
     print(f"  command: {command}")
     print(f"  client: {args.concurrency} threads (http.client), {mode}")
+    started = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="fstriage-bench-load-") as scratch:
-            return run(args, Path(scratch), say)
+        if args.keep is not None:
+            if args.keep.exists() and any(args.keep.iterdir()):
+                parser.error(f"--keep {args.keep} is not empty")
+            print(f"  reports and function logs kept in {args.keep}")
+            status = run(args, args.keep, say)
+        else:
+            with tempfile.TemporaryDirectory(prefix="fstriage-bench-load-") as scratch:
+                status = run(args, Path(scratch), say)
     except LocalStackError as problem:
         print(f"  the local stack cannot run: {problem}")
         return 1
+    print(f"  whole benchmark: {time.monotonic() - started:.0f} s")
+    return status
 
 
-def run(args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> int:  # noqa: PLR0915
+def run(args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> int:
     config = stack_config(work, args)
-    log_dir = work / "logs"
     with LocalStack(config) as stack, floor_server() as floor_url:
-        assert stack.sandbox is not None
-        latency_ms = stack.sandbox.faults.snapshot().latency_ms
+        assert stack.sandbox is not None and config.log_dir is not None
+        rate = args.fullstory_rate if args.fullstory_rate is not None else DEFAULT_FULLSTORY_RATE
         print(
-            f"  stack: started in {stack.startup_seconds:.1f} s; 1 webhook instance, "
-            f"{args.investigators} investigator instances (BatchSize 2); sandbox seed 7, latency "
-            f"{latency_ms} ms; investigator MAX_SESSIONS_PER_INVESTIGATION=1, EXPORT_POLL_DELAY_SECONDS=0, "
-            f"FULLSTORY_RATE_PER_SECOND={args.fullstory_rate if args.fullstory_rate else 'default (8)'}; "
-            f"queue visibility {VISIBILITY_TIMEOUT_SECONDS} s"
+            f"  stack: started in {stack.startup_seconds:.1f} s; 1 webhook instance, {args.investigators} "
+            f"investigator instances (BatchSize 2); sandbox seed 7, latency "
+            f"{stack.sandbox.faults.snapshot().latency_ms} ms; investigator "
+            f"MAX_SESSIONS_PER_INVESTIGATION=1, EXPORT_POLL_DELAY_SECONDS=0, "
+            f"FULLSTORY_RATE_PER_SECOND={rate:g}"
+            f"{'' if args.fullstory_rate is not None else ' (its default)'}; queue visibility "
+            f"{VISIBILITY_TIMEOUT_SECONDS} s"
         )
         data = stack.sandbox.data
-        for segment in ("checkout-errors-seg", "payment-declines-seg"):
+        for segment in SEGMENTS:
             if data.segment(segment) is None:
                 raise SystemExit(f"the sandbox lacks the segment {segment}")
         deliveries = make_deliveries(
@@ -736,186 +1069,209 @@ def run(args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> int
         sizes = [len(d.body) for d in deliveries]
         print(
             f"  deliveries: {len(deliveries):,} = "
-            + ", ".join(
-                f"{kinds[k]} {k}" for k in ("note", "custom_event", "segment_alert", "replay", "resigned")
-            )
-            + f"; bodies {min(sizes)}-{max(sizes)} B (median {statistics.median(sizes):.0f})"
+            + ", ".join(f"{kinds[k]} {k}" for k in KINDS)
+            + f"; bodies {min(sizes)}-{max(sizes)} B (median {statistics.median(sizes):.0f} B)"
         )
-        warm = warm_up(stack, config, 2)
-
-        # The floor, just before the load, same client code, concurrency and bodies.
-        floor_sender = Sender(
-            floor_url,
-            deliveries,
-            secret=config.signing_secret,
-            org_id=config.org_id,
-            keep_alive=args.keep_alive,
+        # Two real notes, one at a time: the webhook's cold start stays out of the timed run.
+        warm = send(
+            stack.webhook_url,
+            profile_notes(data, 2, f"warmup-{time.time_ns()}"),
+            config,
+            concurrency=1,
+            keep_alive=False,
         )
-        Sender(
-            floor_url, deliveries[:100], secret=config.signing_secret, org_id=config.org_id,
-            keep_alive=args.keep_alive,
-        ).run(args.concurrency)  # fmt: skip
-        floor_wall = floor_sender.run(args.concurrency)
-        floor = Latency.of(latencies(floor_sender.answers))
+        warm_ids = {a.request_id for a in warm.answers if a.status == 202 and a.request_id}
 
-        # The load.
-        webhook_log = log_dir / f"{WEBHOOK}.log"
+        # The floor, just before the load: same client code, concurrency, connection mode and bodies.
+        send(floor_url, deliveries[:100], config, concurrency=args.concurrency, keep_alive=args.keep_alive)
+        floor = send(floor_url, deliveries, config, concurrency=args.concurrency, keep_alive=args.keep_alive)
+
+        webhook_log = config.log_dir / f"{WEBHOOK}.log"
         rtdone_before = len(rtdone_durations(webhook_log))
-        cpu_before = Cpu.now(stack)
-        sender = Sender(
-            stack.webhook_url, deliveries, secret=config.signing_secret, org_id=config.org_id,
-            keep_alive=args.keep_alive,
-        )  # fmt: skip
-        send_wall = sender.run(args.concurrency)
-        send_cpu = Cpu.now(stack).since(cpu_before)
-        gateway = Latency.of(latencies(sender.answers))
-        answers = sender.answers
+        with ThreadCpu() as send_threads:
+            load = send(
+                stack.webhook_url,
+                deliveries,
+                config,
+                concurrency=args.concurrency,
+                keep_alive=args.keep_alive,
+                stack=stack,
+            )
+        own = _settled_rtdone(webhook_log, rtdone_before, len(deliveries))
+        accepted = {a.request_id for a in load.answers if a.status == 202 and a.request_id}
+        say(f"  sent {len(deliveries)} in {load.wall:.1f} s; draining (cap {args.drain_cap:g} s) ...")
 
-        accepted_ids = {
-            a.request_id for a in answers if a.status == 202 and a.outcome == "queued" and a.request_id
-        }
-        warm_ids = {a.request_id for a in warm if a.status == 202 and a.request_id}
-        say(f"  sent {len(deliveries)} in {send_wall:.1f} s; draining (cap {args.drain_cap:g} s)...")
-        cpu_before_drain = Cpu.now(stack)
+        cpu_before = Cpu.now(stack)
         invocations_before = len(stack.invocations)
         calls_before = sum(stack.sandbox.calls.values())
-        drained = drain(stack, accepted_ids | warm_ids, args.drain_cap, say)
-        drain_cpu = Cpu.now(stack).since(cpu_before_drain)
+        with ThreadCpu() as drain_threads:
+            drained = drain(stack, accepted | warm_ids, args.drain_cap, say)
+        drain_cpu = Cpu.now(stack).since(cpu_before)
         fullstory_calls = sum(stack.sandbox.calls.values()) - calls_before
-        own = _settled_rtdone(webhook_log, rtdone_before, len(deliveries))
-
-        # -- counting ---------------------------------------------------------------------------
-        reports = stack.reports
-        reported: Counter[str] = Counter(str(r.detail.get("request_id")) for r in reports)
-        statuses = Counter(r.status for r in reports if r.detail.get("request_id") in accepted_ids)
-        dlq = dead_letters(stack)
-        logs = investigator_log(log_dir)
-        depth = stack.queue_depth(stack.queue_url)
         invocations = list(stack.invocations)[invocations_before:]
-        if not args.no_profile:
-            profile(stack, config, floor_url, log_dir, args.profile_rounds, say)
 
-    by_kind: dict[str, list[Answer]] = {}
-    for delivery, answer in zip(deliveries, answers, strict=True):
-        by_kind.setdefault(delivery.kind, []).append(answer)
-    distinct = [a for d, a in zip(deliveries, answers, strict=True) if d.replay_of is None]
-    investigated = {rid for rid in accepted_ids if reported[rid]}
-    lost = {rid for rid in accepted_ids if not reported[rid] and not dlq[rid]}
-    dead = {rid for rid in accepted_ids if dlq[rid]}
-    duplicated = {rid for rid in accepted_ids | warm_ids if reported[rid] > 1 or logs.finished[rid] > 1}
-    not_accepted = Counter(
-        (a.status, a.outcome or a.error or "") for a in distinct if not (a.status == 202 and a.request_id)
-    )
-    replay_answers = Counter((a.status, a.outcome or a.error or "") for a in by_kind.get("replay", []))
-    resigned_answers = Counter((a.status, a.outcome or a.error or "") for a in by_kind.get("resigned", []))
-    same_ids = sum(
-        1
-        for d, a in zip(deliveries, answers, strict=True)
-        if d.replay_of is not None and a.request_id == answers[d.replay_of].request_id
-    )
+        logs = investigator_log(config.log_dir)
+        counts = tally(
+            deliveries,
+            load.answers,
+            warm_ids=warm_ids,
+            reports=stack.reports,
+            dlq=dead_letters(stack),
+            logs=logs,
+        )
+        depth = stack.queue_depth(stack.queue_url)
+        warm_reported = sum(1 for r in stack.reports if r.detail.get("request_id") in warm_ids)
 
-    print("  results:")
+        print_counts(counts, logs, depth, warm_ids, warm_reported)
+        ratio = print_latency(args, floor, load, own, send_threads)
+        print_drain(
+            args,
+            drained,
+            send_wall=load.wall,
+            invocations=invocations,
+            fullstory_calls=fullstory_calls,
+            rate=rate,
+            cpu=drain_cpu,
+            threads=drain_threads,
+        )
+        if args.profile_rounds > 0:
+            profile(stack, config, floor_url, args.profile_rounds)
+
+    finished = "drained" if drained.finished else "NOT drained"
     print(
-        f"    answers: {dict(sorted(Counter((a.status, a.outcome or a.error or '') for a in answers).items()))}"
+        f"  summary: accepted {len(counts.accepted)}, lost {len(counts.lost)}, duplicated "
+        f"{len(counts.duplicated)}, investigated {len(counts.investigated)}, dead-lettered "
+        f"{len(counts.dead)}; "
+        f"ack p50 {load.latency.p50:.1f} ms, p99 {load.latency.p99:.1f} ms; floor p50 "
+        f"{floor.latency.p50:.2f} ms, p99 {floor.latency.p99:.2f} ms; p50 ratio {ratio:.1f}x; "
+        f"{finished} {drained.seconds:.1f} s after the last ack"
+    )
+    return 0 if drained.finished and not counts.lost and not counts.duplicated else 1
+
+
+def print_counts(
+    counts: Tally, logs: InvestigatorLog, depth: int, warm_ids: set[str], warm_reported: int
+) -> None:
+    print("  results (targets: 0 lost, 0 duplicated):")
+    not_accepted = f"; not accepted: {dict(counts.not_accepted)}" if counts.not_accepted else ""
+    print(
+        f"    accepted: {len(counts.accepted)} request_ids answered 202 queued, of "
+        f"{counts.distinct_sent} distinct deliveries{not_accepted}"
     )
     print(
-        f"    accepted (202 with a request_id, distinct deliveries): {len(accepted_ids)} of {len(distinct)}"
-        + (f"; not accepted: {dict(not_accepted)}" if not_accepted else "")
+        f"    exact replays answered {dict(counts.replays['replay'])} (expected: 200 duplicate); re-signed "
+        f"replays answered {dict(counts.replays['resigned'])}; replays answered with their original's "
+        f"request_id: {counts.same_request_id}"
     )
     print(
-        f"    exact replays: {len(by_kind.get('replay', []))} sent, answered {dict(replay_answers)}; "
-        f"re-signed replays: {len(by_kind.get('resigned', []))} sent, answered {dict(resigned_answers)}; "
-        f"replays naming their original's request_id: {same_ids}"
+        f"    investigated: {len(counts.investigated)} accepted request_ids with a report; statuses "
+        f"{dict(counts.statuses)}; notes/custom events whose report does not lead with their session: "
+        f"{counts.wrong_subject}"
     )
+    print(f"    lost: {len(counts.lost)}   {_verdict(not counts.lost)}")
+    print(f"    duplicated: {len(counts.duplicated)}   {_verdict(not counts.duplicated)}")
     print(
-        f"    investigated (distinct accepted request_ids with a report): {len(investigated)}; report "
-        f"statuses {dict(statuses)}"
-    )
-    print(f"    lost (accepted, no report, not in the DLQ): {len(lost)}   target 0   {_pass(not lost)}")
-    print(
-        f"    duplicated (request_ids with more than one report or 'investigation finished'): "
-        f"{len(duplicated)}   target 0   {_pass(not duplicated)}"
-    )
-    print(
-        f"    dead-lettered: {len(dead)} accepted request_ids ({sum(dlq.values())} DLQ messages); "
+        f"    dead-lettered: {len(counts.dead)} accepted request_ids ({counts.dlq_messages} DLQ messages); "
         f"main queue depth at the end: {depth}"
     )
     print(
-        f"    investigator log: {sum(logs.finished.values())} 'investigation finished', "
-        f"{logs.duplicates} idempotency hits (redelivered or re-queued requests already done: not "
-        f"duplicates), {logs.requeued} export polls re-queued, retries {dict(logs.retried) or 0}; "
-        f"warm-up: {len(warm_ids)} accepted, {sum(1 for r in warm_ids if reported[r])} reported"
+        f"    investigator log: {sum(logs.finished.values())} 'investigation finished', {logs.duplicates} "
+        f"idempotency hits (a request already done, delivered again: no second investigation), "
+        f"{logs.requeued} export polls re-queued, retries {dict(logs.retried) or 0}; warm-up notes: "
+        f"{len(warm_ids)} accepted, {warm_reported} reported"
     )
-    if lost:
-        print(f"    lost request_ids (first 5): {sorted(lost)[:5]}")
-    if duplicated:
-        print(f"    duplicated request_ids (first 5): {sorted(duplicated)[:5]}")
+    if logs.problems:
+        print(f"    investigator log, other warnings and errors: {dict(logs.problems.most_common(5))}")
+    for label, ids in (("lost", counts.lost), ("duplicated", counts.duplicated)):
+        if ids:
+            print(f"    {label} request_ids (first 5): {sorted(ids)[:5]}")
 
-    print("  ack latency (client-side, request start incl. connect -> last byte of the answer):")
-    print(floor.line("floor (bare http.server)"))
-    print(gateway.line("gateway (function URL)"))
-    ratio = gateway.p50 / floor.p50
+
+def print_latency(
+    args: argparse.Namespace, floor: Phase, load: Phase, own: Sequence[float], threads: ThreadCpu
+) -> float:
     print(
-        f"  ratio gateway p50 / floor p50: {ratio:.1f}x   (p99s {gateway.p99 / floor.p99:.1f}x)   no target: "
-        f"recorded. Context: gateway p99 {'under' if gateway.p99 < FULLSTORY_TIMEOUT_SECONDS * 1000 else 'OVER'} "
-        f"Fullstory's ~{FULLSTORY_TIMEOUT_SECONDS:g} s delivery timeout"
+        "  ack latency, client-side, per delivery (request start incl. connect -> last byte of the answer):"
     )
-    slow = sum(1 for value in latencies(answers) if value >= FULLSTORY_TIMEOUT_SECONDS * 1000)
-    throughput = len(deliveries) / send_wall
+    print(floor.latency.line("floor (bare http.server)"))
+    print(load.latency.line("gateway (function URL)"))
+    ratio = load.latency.p50 / floor.latency.p50
+    timeout_ms = FULLSTORY_TIMEOUT_SECONDS * 1000
+    over = sum(1 for value in latencies(load.answers) if value >= timeout_ms)
     print(
-        f"  send phase: gateway {send_wall:.1f} s ({throughput:.1f} deliveries/s), floor {floor_wall:.2f} s "
-        f"({len(deliveries) / floor_wall:.0f}/s); {slow} acks took >= {FULLSTORY_TIMEOUT_SECONDS:g} s"
+        f"  ratio gateway p50 / floor p50: {ratio:.1f}x   "
+        f"(p99s: {load.latency.p99 / floor.latency.p99:.1f}x)   "
+        f"no target (recorded); acks >= Fullstory's ~{FULLSTORY_TIMEOUT_SECONDS:g} s timeout: {over}"
     )
+    print(
+        f"    floor:   {len(floor.answers)} in {floor.wall:.2f} s "
+        f"({len(floor.answers) / floor.wall:.0f}/s); {floor.transport()}"
+    )
+    throughput = len(load.answers) / load.wall
+    print(f"    gateway: {len(load.answers)} in {load.wall:.2f} s ({throughput:.1f}/s); {load.transport()}")
     if own:
         busy = sum(own) / 1000
         print(
-            f"    the webhook's own time per delivery (emulator RTDONE): median {statistics.median(own):.2f} ms, "
-            f"p99 {percentile(own, 99):.2f} ms; its one instance busy {busy:.1f} s of {send_wall:.1f} s "
-            f"({100 * busy / send_wall:.0f}%); Little: concurrency / throughput = "
-            f"{1000 * args.concurrency / throughput:.0f} ms vs mean ack {gateway.mean:.0f} ms"
+            f"    the webhook's own time per delivery (emulator RTDONE, {len(own)} invocations): median "
+            f"{statistics.median(own):.2f} ms, p99 {percentile(own, 99):.2f} ms; its one instance busy "
+            f"{busy:.1f} s of {load.wall:.1f} s ({100 * busy / load.wall:.0f}%); Little's law: concurrency / "
+            f"throughput = {1000 * args.concurrency / throughput:.0f} ms vs mean ack "
+            f"{load.latency.mean:.0f} ms"
         )
-    client_cpu = sum(a.cpu_seconds for a in answers)
-    print(f"    CPU: {send_cpu.line(send_wall)}; of this process, the client threads {client_cpu:.1f} s")
+    if load.cpu is not None:
+        print(f"    CPU while sending: {load.cpu.line(load.wall)}")
+        print(f"      {threads.line()}")
+    return ratio
 
+
+def print_drain(
+    args: argparse.Namespace,
+    drained: Drain,
+    *,
+    send_wall: float,
+    invocations: Sequence[PolledInvocation],
+    fullstory_calls: int,
+    rate: float,
+    cpu: Cpu,
+    threads: ThreadCpu,
+) -> None:
     finished = "drained" if drained.finished else f"NOT drained within the {args.drain_cap:g} s cap"
     reports_at = f"{drained.reports_seconds:.1f} s" if drained.reports_seconds is not None else "never"
     print(
-        f"  drain: {finished} {drained.seconds:.1f} s after the last answer (every accepted request "
-        f"reported after {reports_at}); first send -> drained {send_wall + drained.seconds:.1f} s"
+        f"  drain: {finished} {drained.seconds:.1f} s after the last ack (every accepted request reported "
+        f"after {reports_at}); first send -> drained {send_wall + drained.seconds:.1f} s"
     )
-    records = sum(len(i.message_ids) for i in invocations)
     if invocations:
-        busy_by: Counter[str] = Counter()
+        records = sum(len(i.message_ids) for i in invocations)
+        busy: dict[str, float] = {}
         for invocation in invocations:
-            busy_by[invocation.function] += invocation.result.duration
+            busy[invocation.function] = busy.get(invocation.function, 0.0) + invocation.result.duration
         per_record = statistics.median(i.result.duration / len(i.message_ids) for i in invocations) * 1000
         errors = Counter(i.result.error for i in invocations if i.result.error)
+        failed = [i for i in invocations if i.result.error]
         print(
             f"    investigator: {len(invocations)} invocations, {records} records "
             f"({records / drained.seconds:.1f}/s), median {per_record:.0f} ms per record; busy "
-            + ", ".join(
-                f"{name} {100 * busy / drained.seconds:.0f}%" for name, busy in sorted(busy_by.items())
-            )
+            + ", ".join(f"{name} {100 * b / drained.seconds:.0f}%" for name, b in sorted(busy.items()))
             + (f"; invocation errors {dict(errors)}" if errors else "")
         )
-    rate = float(args.fullstory_rate) if args.fullstory_rate else 8.0
+        for invocation in failed[:3]:
+            payload = invocation.result.payload
+            detail = payload.get("errorMessage") if isinstance(payload, dict) else payload
+            print(
+                f"      failed: {invocation.function}, {len(invocation.message_ids)} records, "
+                f"{invocation.result.error}: {str(detail)[:300]}"
+            )
     print(
-        f"    Fullstory calls (sandbox): {fullstory_calls} in {drained.seconds:.1f} s = "
-        f"{fullstory_calls / drained.seconds:.1f}/s; the investigators' rate limiters allow "
-        f"{rate:g}/s each = {rate * args.investigators:g}/s"
+        f"    Fullstory API calls (counted by the sandbox): {fullstory_calls} = "
+        f"{fullstory_calls / drained.seconds:.1f}/s; the investigators' rate limiters allow {rate:g}/s "
+        f"each = {rate * args.investigators:g}/s"
     )
-    print(f"    CPU: {drain_cpu.line(drained.seconds)}")
-    ok = not lost and not duplicated and drained.finished
-    print(
-        f"  summary: accepted {len(accepted_ids)}, lost {len(lost)}, duplicated {len(duplicated)}, "
-        f"investigated {len(investigated)}, dead-lettered {len(dead)}; ack p50 {gateway.p50:.1f} ms, "
-        f"p99 {gateway.p99:.1f} ms; floor p50 {floor.p50:.2f} ms, p99 {floor.p99:.2f} ms; ratio {ratio:.1f}x; "
-        f"drain {drained.seconds:.1f} s ({finished.split(' ')[0]})"
-    )
-    return 0 if ok else 1
+    print(f"    CPU while draining: {cpu.line(drained.seconds)}")
+    print(f"      {threads.line()}")
 
 
-def _pass(ok: bool) -> str:
+def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
