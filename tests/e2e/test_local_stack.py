@@ -183,7 +183,11 @@ def test_a_note_investigates_the_session_the_sample_names(stack: LocalStack) -> 
 
     jsonschema.validate(report, REPORT_SCHEMA)
     assert report["status"] == "complete", report["notes"]
-    assert [s["session_id"] for s in report["sessions"]] == ["5741938475610293:8203948571029384"]
+    sessions = report["sessions"]
+    # The named session first, then (its identify event naming the user) that user's other sessions.
+    assert sessions[0]["session_id"] == "5741938475610293:8203948571029384"
+    uid = sessions[0]["user"]["uid"]
+    assert uid and all(s["user"]["uid"] == uid for s in sessions)
 
 
 def test_a_forged_delivery_is_refused_with_401_and_queues_nothing(stack: LocalStack) -> None:
