@@ -630,8 +630,9 @@ class Drain:
 
 class Depth:
     """Queue depth (visible + in flight + delayed) with one cached SQS client. `LocalStack.queue_depth`
-    builds a new boto3 session and client on every call (about 70 ms of CPU each here), which a
-    loop polling twice a second would add to this process's load."""
+    builds a new boto3 session and client on every call (measured here: 66 ms and ~90 ms of this
+    process's CPU per call, against 5 ms cached), which a loop polling twice a second would add to
+    this process's load."""
 
     ATTRIBUTES = (
         "ApproximateNumberOfMessages",
