@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import string
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class MotoServer:
     def __init__(self) -> None:
         self._server: ThreadedMotoServer | None = None
         self.port = 0
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     def start(self) -> MotoServer:
         # moto's server logs every request through werkzeug; the functions' own logs say more.
@@ -65,17 +68,27 @@ class MotoServer:
         return f"http://localhost:{self.port}"
 
     def client(self, service: str) -> Any:
-        """A boto3 client for moto with fake credentials: never the caller's real ones."""
-        return boto3.session.Session(
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=REGION,
-        ).client(service, endpoint_url=self.endpoint, config=_CLIENT_CONFIG)
+        """A boto3 client for moto with fake credentials: never the caller's real ones.
+
+        One per service, kept: building a session and client cost ~66 ms, and pollers ask often.
+        """
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.session.Session(
+                    aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    region_name=REGION,
+                ).client(service, endpoint_url=self.endpoint, config=_CLIENT_CONFIG)
+            return self._clients[service]
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        with self._clients_lock:
+            for cached in self._clients.values():
+                cached.close()
+            self._clients.clear()
         wsgi = getattr(server, "_server", None)
         with contextlib.suppress(OSError, http.client.HTTPException):
             self.reset()
