@@ -6,9 +6,7 @@ it before its timer starts without pre-importing boto3, botocore, Powertools or 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import importlib.util
 import itertools
 import json
@@ -141,13 +139,6 @@ def _description_for(target_bytes: int, occurred: datetime) -> str:
     return description
 
 
-def sign(secret: str, body: bytes, org_id: str, timestamp: str) -> str:
-    """`Fullstory-Signature` as Fullstory sends it (an independent, stdlib-only signer)."""
-    message = body + b":" + org_id.encode() + b":" + timestamp.encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return f"o:{org_id},t:{timestamp},v:{base64.b64encode(digest).decode()}"
-
-
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One signed delivery: the function URL event, plus what the floor needs from it."""
@@ -167,6 +158,11 @@ def make_deliveries(
     target_bytes: int = TARGET_BODY_BYTES,
 ) -> list[Delivery]:
     """`count` NEW deliveries (each its own alert id, timestamp and signature), signed now."""
+    # The library's own signer and event builder, imported here (not at module level) so the
+    # cold-start child can load this module without fstriage.
+    from fstriage.core.http import HttpRequest, function_url_event  # noqa: PLC0415
+    from fstriage.core.signature import sign  # noqa: PLC0415
+
     now = now or datetime.now(tz=UTC)
     description = _description_for(target_bytes, now)
     stamp = str(int(now.timestamp()))
@@ -175,7 +171,9 @@ def make_deliveries(
         occurred = now - timedelta(seconds=30, milliseconds=sequence)
         body = _encode(_segment_trend_alert(sequence, occurred, description))
         header = sign(BENCH_SIGNING_SECRET, body, BENCH_ORG_ID, stamp)
-        event = function_url_event(body, header, request_id=f"bench-{sequence:08d}", base64_body=base64_body)
+        headers = {**DELIVERY_HEADERS, "content-length": str(len(body)), "fullstory-signature": header}
+        request = HttpRequest("POST", "/", headers, body, source_ip="34.89.210.81")
+        event = function_url_event(request, base64_body=base64_body, request_id=f"bench-{sequence:08d}")
         deliveries.append(
             Delivery(
                 event=event,
@@ -187,47 +185,16 @@ def make_deliveries(
     return deliveries
 
 
-def function_url_event(
-    body: bytes, signature: str, *, request_id: str, base64_body: bool = False
-) -> dict[str, Any]:
-    """A Lambda function URL (payload format 2.0) event for a Fullstory POST to `/`."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "content-length": str(len(body)),
-            "fullstory-signature": signature,
-            "host": "abcdefghij.lambda-url.us-east-1.on.aws",
-            "user-agent": "Fullstory-Webhooks/1.0",
-            "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
-            "x-forwarded-for": "34.89.210.81",
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https",
-        },
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abcdefghij",
-            "domainName": "abcdefghij.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "abcdefghij",
-            "http": {
-                "method": "POST",
-                "path": "/",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "34.89.210.81",
-                "userAgent": "Fullstory-Webhooks/1.0",
-            },
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2026:00:00:00 +0000",
-            "timeEpoch": 1767225600000,
-        },
-        "body": base64.b64encode(body).decode() if base64_body else body.decode(),
-        "isBase64Encoded": base64_body,
-    }
+# What a Fullstory delivery's function URL event carries besides the signature (as Lambda shows it).
+DELIVERY_HEADERS = {
+    "content-type": "application/json",
+    "host": "abcdefghij.lambda-url.us-east-1.on.aws",
+    "user-agent": "Fullstory-Webhooks/1.0",
+    "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
+    "x-forwarded-for": "34.89.210.81",
+    "x-forwarded-port": "443",
+    "x-forwarded-proto": "https",
+}
 
 
 @dataclass(frozen=True, slots=True)
