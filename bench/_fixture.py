@@ -287,7 +287,7 @@ class StubSqs:
 
 
 class StubDynamoDB:
-    """`put_item` / `update_item` / `delete_item` / `get_item` on one table, honouring the
+    """`put_item` / `delete_item` / `get_item` on one table, honouring the
     ledger's conditions: a second claim of the same delivery fails as DynamoDB's would."""
 
     def __init__(self) -> None:
@@ -310,23 +310,6 @@ class StubDynamoDB:
                 "ConditionalCheckFailedException", "The conditional request failed", "PutItem", **extra
             )
         self.items[key] = Item
-        return {"ResponseMetadata": _RESPONSE_METADATA}
-
-    def update_item(
-        self,
-        *,
-        TableName: str,  # noqa: N803
-        Key: dict[str, Any],  # noqa: N803
-        ExpressionAttributeValues: dict[str, Any],  # noqa: N803
-        **_: Any,
-    ) -> dict[str, Any]:
-        item = self.items.get(Key["delivery_key"]["S"])
-        if item is None:
-            raise _client_error(
-                "ConditionalCheckFailedException", "The conditional request failed", "UpdateItem"
-            )
-        item["state"] = ExpressionAttributeValues[":queued"]
-        item["message_id"] = ExpressionAttributeValues[":message_id"]
         return {"ResponseMetadata": _RESPONSE_METADATA}
 
     def delete_item(self, *, TableName: str, Key: dict[str, Any], **_: Any) -> dict[str, Any]:  # noqa: N803
@@ -374,12 +357,7 @@ def install_stub_app(handler_module: Any, env: Mapping[str, str] | None = None) 
             client=clients.secrets,
         ),
         queue=SqsRequestQueue(settings.queue_url, client=clients.sqs),
-        ledger=DynamoDeliveryLedger(
-            settings.dedupe_table,
-            ttl_seconds=settings.dedupe_ttl_seconds,
-            lease_seconds=settings.dedupe_lease_seconds,
-            client=clients.dynamodb,
-        ),
+        ledger=DynamoDeliveryLedger(settings.dedupe_table, client=clients.dynamodb),
     )
     handler_module.app = WebhookApp(intake, handler_module.logger, handler_module.metrics)
     return replace(clients, intake=intake)
@@ -410,6 +388,8 @@ class InProcessAws:
         self._secret_string = json.dumps({"signing_secret": signing_secret})
         self.sent: list[str] = []
         self.claimed: set[str] = set()
+        # Every AWS operation answered, in order: the accepted path's call count is measured from it.
+        self.operations: list[str] = []
 
     def prime(self) -> None:
         from fstriage.adapters import aws  # noqa: PLC0415
@@ -423,6 +403,7 @@ class InProcessAws:
         target = request.headers.get("X-Amz-Target", b"")
         operation = (target.decode() if isinstance(target, bytes) else str(target)).rsplit(".", 1)[-1]
         params = json.loads(request.body or b"{}")
+        self.operations.append(operation)
         status, document = self._respond(operation, params)
         headers = {"x-amzn-requestid": "3f1e5d7a-0000-4000-8000-000000000000"}
         return AWSResponse(request.url, status, headers, _Body(json.dumps(document).encode()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +115,8 @@ def invoke(
     return response
 
 
-def signed(body: bytes, secret: str = TEST_SIGNING_SECRET) -> str:
-    return sign(secret, body, TEST_ORG_ID)
+def signed(body: bytes, secret: str = TEST_SIGNING_SECRET, *, at: int | None = None) -> str:
+    return sign(secret, body, TEST_ORG_ID, at)
 
 
 def test_signed_alert_is_queued_as_a_schema_valid_request(
@@ -129,7 +130,9 @@ def test_signed_alert_is_queued_as_a_schema_valid_request(
     [message] = stack.queued()
     jsonschema.validate(message, REQUEST_SCHEMA)
     assert message["request_id"] == response["json"]["request_id"]
-    assert [item["state"]["S"] for item in stack.ledger_items()] == ["queued"]
+    [claim] = stack.ledger_items()
+    assert claim["request_id"]["S"] == message["request_id"]
+    assert claim["delivery_key"]["S"] == message["origin"]["delivery_key"]
 
 
 def test_base64_encoded_bodies_are_verified_on_their_raw_bytes(
@@ -188,9 +191,18 @@ def test_rotation_after_cold_start_is_picked_up_and_refreshes_are_rate_limited(
     assert invoke(handler, body, signature=signed(body, "rotated-secret"))["statusCode"] == 202
     reads_after_refresh = len(stack.secret_reads)
     assert reads_after_refresh > reads_when_warm
+    signed_before_the_refresh = int(time.time()) - 30
     for attempt in range(20):
         forged = payloads.encode(payloads.segment_alert(id=f"forged-{attempt}"))
-        assert invoke(handler, forged, signature=signed(forged, "attacker-guess"))["statusCode"] == 401
+        # Our keys are newer than this signature, so a mismatch is final.
+        answer = invoke(
+            handler, forged, signature=signed(forged, "attacker-guess", at=signed_before_the_refresh)
+        )
+        assert (answer["statusCode"], answer["json"]["error"]) == (401, "bad_signature")
+        # Signed after our keys were read: it could carry a secret rotated since, so "retry later".
+        answer = invoke(handler, forged, signature=signed(forged, "attacker-guess"))
+        assert (answer["statusCode"], answer["json"]["error"]) == (503, "secret_refresh_limited")
+        assert int(answer["headers"]["retry-after"]) == 60
     assert len(stack.secret_reads) == reads_after_refresh  # no Secrets Manager call per forged request
     assert len(stack.queued()) == 2
 

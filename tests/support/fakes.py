@@ -10,7 +10,8 @@ from typing import Any
 
 from fstriage.core.errors import DependencyUnavailable, FullstoryError, FullstoryNotFound
 from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
-from fstriage.core.ports import Claim, SigningKeys
+from fstriage.core.deadline import Deadline
+from fstriage.core.ports import Claim, ClaimResult, SigningKeys
 from fstriage_dev.sandbox import data as synth
 
 
@@ -22,12 +23,12 @@ class FakeKeys:
     refreshes: int = 0
     unavailable: bool = False
 
-    def current(self) -> SigningKeys:
+    def current(self, deadline: Deadline | None = None) -> SigningKeys:
         if self.unavailable:
             raise DependencyUnavailable("secrets")
         return self.keys
 
-    def refreshed(self) -> SigningKeys | None:
+    def refreshed(self, deadline: Deadline | None = None) -> SigningKeys | None:
         self.refreshes += 1
         if self.fresh is not None:
             self.keys = self.fresh
@@ -38,8 +39,10 @@ class FakeKeys:
 class MemoryQueue:
     messages: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     unavailable: bool = False
+    deadlines: list[Deadline | None] = field(default_factory=list)
 
-    def send(self, body: str, *, attributes: dict[str, str]) -> str:
+    def send(self, body: str, *, attributes: dict[str, str], deadline: Deadline | None = None) -> str:
+        self.deadlines.append(deadline)
         if self.unavailable:
             raise DependencyUnavailable("queue")
         self.messages.append((body, attributes))
@@ -48,32 +51,50 @@ class MemoryQueue:
 
 @dataclass
 class MemoryLedger:
-    lease_seconds: int = 30
-    items: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The DynamoDB ledger's conditions in memory. `calls` counts every operation, like AWS calls."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
     unavailable: bool = False
-    mark_fails: bool = False
+    release_fails: bool = False
+    calls: Counter[str] = field(default_factory=Counter)
 
-    def claim(self, delivery_key: str, request_id: str, now: float) -> Claim:
+    def claim(
+        self,
+        identity: str,
+        request_id: str,
+        *,
+        now: float,
+        expires_at: float,
+        answer_by: float,
+        deadline: Deadline | None = None,
+    ) -> ClaimResult:
+        self.calls["claim"] += 1
         if self.unavailable:
             raise DependencyUnavailable("ledger")
-        existing = self.items.get(delivery_key)
-        if existing is not None:
-            if existing["state"] == "queued":
-                return Claim.ALREADY_QUEUED
-            if float(str(existing["claimed_at"])) >= now - self.lease_seconds:
-                return Claim.IN_FLIGHT
-        self.items[delivery_key] = {"state": "pending", "request_id": request_id, "claimed_at": now}
-        return Claim.CLAIMED
+        existing = self.items.get(identity)
+        if existing is not None and existing["expires_at"] >= now:
+            return self._result(existing, now)
+        self.items[identity] = {"request_id": request_id, "answer_by": answer_by, "expires_at": expires_at}
+        return ClaimResult(Claim.CLAIMED, request_id, answer_by)
 
-    def mark_queued(self, delivery_key: str, message_id: str) -> None:
-        if self.mark_fails:
-            raise DependencyUnavailable("ledger")
-        self.items[delivery_key]["state"] = "queued"
-
-    def release(self, delivery_key: str) -> None:
+    def lookup(self, identity: str, *, now: float, deadline: Deadline | None = None) -> ClaimResult | None:
+        self.calls["lookup"] += 1
         if self.unavailable:
             raise DependencyUnavailable("ledger")
-        self.items.pop(delivery_key, None)
+        existing = self.items.get(identity)
+        return None if existing is None or existing["expires_at"] < now else self._result(existing, now)
+
+    def release(self, identity: str, request_id: str, *, deadline: Deadline | None = None) -> None:
+        self.calls["release"] += 1
+        if self.unavailable or self.release_fails:
+            raise DependencyUnavailable("ledger")
+        if self.items.get(identity, {}).get("request_id") == request_id:
+            del self.items[identity]
+
+    @staticmethod
+    def _result(item: dict[str, Any], now: float) -> ClaimResult:
+        outcome = Claim.IN_FLIGHT if now < item["answer_by"] else Claim.DUPLICATE
+        return ClaimResult(outcome, item["request_id"], item["answer_by"])
 
 
 @dataclass

@@ -24,7 +24,8 @@ KEYS = SigningKeys(signing_secrets=(TEST_SIGNING_SECRET,), stream_tokens=(TEST_S
 
 @dataclass
 class Rig:
-    keys: FakeKeys = field(default_factory=lambda: FakeKeys(KEYS))
+    # A forced refresh is allowed and finds the same keys (no rotation).
+    keys: FakeKeys = field(default_factory=lambda: FakeKeys(KEYS, fresh=KEYS))
     queue: MemoryQueue = field(default_factory=MemoryQueue)
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
     now: float = NOW
@@ -32,8 +33,16 @@ class Rig:
         default_factory=lambda: IntakePolicy(org_id=TEST_ORG_ID, max_body_bytes=64 * 1024)
     )
 
+    slept: list[float] = field(default_factory=list)
+
     def intake(self) -> Intake:
-        return Intake(self.policy, self.keys, self.queue, self.ledger, clock=lambda: self.now)
+        return Intake(
+            self.policy, self.keys, self.queue, self.ledger, clock=lambda: self.now, sleep=self.sleep
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
     def post(
         self,
@@ -117,12 +126,65 @@ def test_a_replayed_delivery_is_answered_200_and_queued_once(rig: Rig) -> None:
     assert len(rig.queue.messages) == 1
 
 
-def test_a_resigned_retry_keeps_the_same_request_id(rig: Rig) -> None:
+def test_a_resigned_retry_is_a_duplicate_with_the_same_request_id(rig: Rig) -> None:
     body = payloads.encode(payloads.segment_alert())
     first = rig.post(body, signature=sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, NOW))
     rig.now += 30
     second = rig.post(body, signature=sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, NOW + 30))
-    assert first.response.body["request_id"] == second.response.body["request_id"]
+    assert (first.response.status, second.response.status) == (202, 200)
+    assert second.response.body == {"status": "duplicate", "request_id": first.response.body["request_id"]}
+    assert len(rig.queue.messages) == 1
+
+
+def test_the_accepted_path_makes_two_store_calls(rig: Rig) -> None:
+    assert rig.post_signed(payloads.encode(payloads.segment_alert())).response.status == 202
+    assert dict(rig.ledger.calls) == {"claim": 1}
+    assert len(rig.queue.messages) == 1
+
+
+def test_an_event_without_id_or_time_is_one_investigation_per_window(rig: Rig) -> None:
+    document = payloads.custom_event()
+    document["data"].pop("id", None)
+    del document["data"]["timestamp"]
+    body = payloads.encode(document)
+    answers = []
+    for _ in range(3):  # Fullstory's retries, each signed afresh, inside the window
+        answers.append(rig.post_signed(body))
+        rig.now += 60
+    assert [a.response.status for a in answers] == [202, 200, 200]
+    assert len({a.response.body["request_id"] for a in answers}) == 1
+    rig.now = NOW + rig.policy.dedupe_window_seconds + 1
+    later = rig.post_signed(body)
+    assert later.response.status == 202
+    assert later.response.body["request_id"] != answers[0].response.body["request_id"]
+    assert len(rig.queue.messages) == 2
+
+
+def test_the_same_event_with_its_own_time_is_deduplicated_past_the_window(rig: Rig) -> None:
+    document = payloads.custom_event()
+    document["data"].pop("id", None)
+    body = payloads.encode(document)
+    assert rig.post_signed(body).response.status == 202
+    rig.now += rig.policy.dedupe_window_seconds * 3
+    assert rig.post_signed(body).response.status == 200
+    assert len(rig.queue.messages) == 1
+
+
+def test_a_stream_without_event_time_is_new_again_after_the_window(rig: Rig) -> None:
+    document = payloads.stream_session(payloads.SESSION_URL)
+    del document["event_time"]
+    body = payloads.encode(document)
+    path = "/streams/" + TEST_STREAM_TOKEN
+
+    def send() -> IntakeResult:
+        return rig.post(body, path=path, source_ip=FULLSTORY_STREAM_IP)
+
+    assert send().response.status == 202
+    rig.now += 120
+    assert send().response.status == 200
+    rig.now += rig.policy.dedupe_window_seconds
+    assert send().response.status == 202  # two days later would be new too: not dropped for the TTL
+    assert len(rig.queue.messages) == 2
 
 
 def test_queue_failure_is_503_with_retry_after_and_releases_the_claim(rig: Rig) -> None:
@@ -140,28 +202,58 @@ def test_queue_failure_is_503_with_retry_after_and_releases_the_claim(rig: Rig) 
     assert len(rig.queue.messages) == 1
 
 
-def test_queue_failure_with_ledger_also_down_is_recovered_after_the_lease(rig: Rig) -> None:
-    body = payloads.encode(payloads.segment_alert())
-    signature = sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, NOW)
+def test_a_claim_that_cannot_be_released_is_an_error_not_a_silent_duplicate(rig: Rig) -> None:
     rig.queue.unavailable = True
-    original_release = rig.ledger.release
+    rig.ledger.release_fails = True
+    failed = rig.post_signed(payloads.encode(payloads.segment_alert()))
+    assert (failed.response.status, failed.outcome, error_of(failed)) == (503, "claim_stuck", "claim_stuck")
+    assert failed.detail is not None and "req_" in failed.detail  # the log names the request to re-send
 
-    def failing_release(key: str) -> None:
-        rig.ledger.unavailable = True
-        try:
-            original_release(key)
-        finally:
-            rig.ledger.unavailable = False
 
-    rig.ledger.release = failing_release  # type: ignore[method-assign]
-    assert rig.post(body, signature=signature).response.status == 503
-    rig.queue.unavailable = False
-    in_flight = rig.post(body, signature=signature)
-    assert in_flight.response.status == 503  # the orphaned claim still holds its lease
-    assert error_of(in_flight) == "delivery_unavailable"
-    rig.now += rig.ledger.lease_seconds + 1
-    assert rig.post(body, signature=signature).response.status == 202
+def test_a_concurrent_copy_waits_for_the_first_and_is_a_duplicate(rig: Rig) -> None:
+    body = payloads.encode(payloads.segment_alert())
+    first = rig.post_signed(body)
+    # The copy arrives at the same instant: the first claimant's answer is still due.
+    copy = rig.post_signed(body)
+    assert (copy.response.status, copy.response.body["status"]) == (200, "duplicate")
+    assert copy.response.body["request_id"] == first.response.body["request_id"]
+    assert len(rig.slept) == 1 and 0 < rig.slept[0] <= rig.policy.answer_budget_seconds
     assert len(rig.queue.messages) == 1
+
+
+def test_a_concurrent_copy_that_cannot_wait_is_told_to_retry(rig: Rig) -> None:
+    body = payloads.encode(payloads.segment_alert())
+    rig.post_signed(body)
+    rig.now -= 1  # so the first answer is due later than this copy's own budget allows it to wait
+    copy = rig.post_signed(body)
+    assert (copy.response.status, error_of(copy)) == (503, "in_flight")
+    assert copy.response.headers["retry-after"] == "4"
+    assert rig.slept == []
+
+
+def test_a_copy_whose_first_claimant_released_is_told_to_retry_then_queued(rig: Rig) -> None:
+    body = payloads.encode(payloads.segment_alert())
+    rig.post_signed(body)
+    identity = next(iter(rig.ledger.items))
+    original_sleep = rig.sleep
+
+    def first_claimant_gives_up(seconds: float) -> None:
+        original_sleep(seconds)
+        rig.ledger.items.pop(identity)  # its send failed and it deleted the claim meanwhile
+
+    rig.sleep = first_claimant_gives_up  # type: ignore[method-assign]
+    copy = rig.post_signed(body)
+    assert (copy.response.status, error_of(copy)) == (503, "in_flight")
+    assert rig.post_signed(body).response.status == 202
+
+
+def test_the_send_is_bounded_by_the_answer_budget(rig: Rig) -> None:
+    assert rig.post_signed(payloads.encode(payloads.segment_alert())).response.status == 202
+    deadline = rig.queue.deadlines[0]
+    assert deadline is not None
+    # The send must finish in time to delete the claim if it fails, inside the budget.
+    budget_end = NOW + rig.policy.answer_budget_seconds
+    assert deadline.ends_at == budget_end - rig.policy.store_call_seconds
 
 
 def test_ledger_failure_is_503_and_nothing_is_queued(rig: Rig) -> None:
@@ -170,12 +262,6 @@ def test_ledger_failure_is_503_and_nothing_is_queued(rig: Rig) -> None:
     assert result.response.status == 503
     assert error_of(result) == "ledger_unavailable"
     assert rig.queue.messages == []
-
-
-def test_failing_to_mark_queued_still_answers_202(rig: Rig) -> None:
-    rig.ledger.mark_fails = True
-    assert rig.post_signed(payloads.encode(payloads.segment_alert())).response.status == 202
-    assert len(rig.queue.messages) == 1
 
 
 def test_secret_store_failure_is_503(rig: Rig) -> None:
@@ -204,11 +290,28 @@ def test_a_newer_secret_than_the_cache_is_found_by_one_refresh(rig: Rig) -> None
     assert rig.keys.refreshes == 1
 
 
-def test_a_wrong_secret_is_401_when_refresh_is_rate_limited(rig: Rig) -> None:
-    result = rig.post_signed(payloads.encode(payloads.segment_alert()), secret="wrong")
+def test_a_wrong_secret_is_401_when_the_keys_are_newer_than_the_signature(rig: Rig) -> None:
+    rig.keys = FakeKeys(SigningKeys((TEST_SIGNING_SECRET,), (), loaded_at=NOW + 60))
+    rig.now += 60
+    body = payloads.encode(payloads.segment_alert())
+    result = rig.post(body, signature=sign("wrong", body, TEST_ORG_ID, NOW))
     assert (result.response.status, error_of(result)) == (401, "bad_signature")
     assert rig.keys.refreshes == 1
     assert rig.queue.messages == []
+
+
+def test_a_wrong_secret_is_503_when_a_rotation_may_be_newer_than_the_keys(rig: Rig) -> None:
+    rig.keys = FakeKeys(SigningKeys((TEST_SIGNING_SECRET,), (), loaded_at=NOW - 30))
+    result = rig.post_signed(payloads.encode(payloads.segment_alert()), secret="rotated-since")
+    assert (result.response.status, error_of(result)) == (503, "secret_refresh_limited")
+    assert int(result.response.headers["retry-after"]) == rig.policy.secret_refresh_retry_seconds
+    assert rig.queue.messages == []
+
+
+def test_a_wrong_secret_is_401_when_a_refresh_was_possible(rig: Rig) -> None:
+    rig.keys = FakeKeys(KEYS, fresh=KEYS)
+    result = rig.post_signed(payloads.encode(payloads.segment_alert()), secret="wrong")
+    assert (result.response.status, error_of(result)) == (401, "bad_signature")
 
 
 def test_cheap_checks_never_trigger_a_secret_refresh(rig: Rig) -> None:
@@ -330,7 +433,7 @@ def test_stream_with_token_from_fullstory_range_is_queued(rig: Rig) -> None:
     assert result.response.status == 202
     message = json.loads(rig.queue.messages[0][0])
     assert message["subject"]["session_ids"] == [payloads.API_SESSION_ID]
-    assert message["origin"]["delivery_key"].startswith("stream:")
+    assert message["origin"]["delivery_key"].startswith("win:")  # no event_time: deduplicated by window
 
 
 def test_a_duplicated_stream_delivery_is_queued_once(rig: Rig) -> None:

@@ -1,3 +1,4 @@
+from fstriage.core.deadline import Deadline
 from fstriage.core.errors import DependencyUnavailable
 from fstriage.core.refresh import CachedValue
 
@@ -13,7 +14,7 @@ class Clock:
 def test_values_are_cached_for_the_ttl_and_forced_refreshes_are_rate_limited() -> None:
     clock, loads = Clock(), []
     cache = CachedValue(
-        lambda: loads.append(1) or len(loads), ttl_seconds=300, min_refresh_seconds=60, clock=clock
+        lambda _deadline: loads.append(1) or len(loads), ttl_seconds=300, min_refresh_seconds=60, clock=clock
     )
     assert cache.get() == 1 and cache.get() == 1
     assert cache.force() == 2
@@ -27,7 +28,7 @@ def test_values_are_cached_for_the_ttl_and_forced_refreshes_are_rate_limited() -
 def test_a_store_outage_keeps_serving_the_held_value_and_retries_later() -> None:
     clock, state = Clock(), {"down": False, "loads": 0}
 
-    def load() -> int:
+    def load(_deadline: Deadline | None) -> int:
         if state["down"]:
             raise DependencyUnavailable("secrets")
         state["loads"] += 1
@@ -44,7 +45,7 @@ def test_a_store_outage_keeps_serving_the_held_value_and_retries_later() -> None
 
 
 def test_the_first_load_failing_is_an_error() -> None:
-    def load() -> int:
+    def load(_deadline: Deadline | None) -> int:
         raise DependencyUnavailable("secrets")
 
     cache = CachedValue(load, ttl_seconds=300, min_refresh_seconds=60, clock=Clock())
@@ -53,3 +54,12 @@ def test_the_first_load_failing_is_an_error() -> None:
     except DependencyUnavailable:
         return
     raise AssertionError("expected DependencyUnavailable")
+
+
+def test_the_callers_deadline_reaches_the_load() -> None:
+    seen: list[Deadline | None] = []
+    cache = CachedValue(lambda deadline: seen.append(deadline) or 1, ttl_seconds=300, min_refresh_seconds=60)
+    budget = Deadline.after(4)
+    cache.get(budget)
+    cache.force(budget)
+    assert seen == [budget, budget]

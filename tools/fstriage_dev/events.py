@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fstriage.core.deadline import Deadline
 from fstriage.core.http import HttpRequest, function_url_event, request_from_function_url_event
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, STREAMS_PREFIX, Intake
-from fstriage.core.ports import Claim, SigningKeys
+from fstriage.core.ports import Claim, ClaimResult, SigningKeys
 from fstriage.core.signature import HEADER_NAME, sign
 from fstriage.settings import WebhookSettings
 
@@ -334,10 +335,10 @@ def stream_request(document: dict[str, Any], *, token: str, source_ip: str) -> H
 
 
 class _FixedKeys:
-    def current(self) -> SigningKeys:
+    def current(self, deadline: Deadline | None = None) -> SigningKeys:
         return SigningKeys(signing_secrets=(TEST_SIGNING_SECRET,), stream_tokens=(TEST_STREAM_TOKEN,))
 
-    def refreshed(self) -> SigningKeys | None:
+    def refreshed(self, deadline: Deadline | None = None) -> SigningKeys | None:
         return None
 
 
@@ -345,19 +346,28 @@ class _CapturingQueue:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, str]]] = []
 
-    def send(self, body: str, *, attributes: dict[str, str]) -> str:
+    def send(self, body: str, *, attributes: dict[str, str], deadline: Deadline | None = None) -> str:
         self.sent.append((body, dict(attributes)))
         return "local-message"
 
 
 class _EmptyLedger:
-    def claim(self, delivery_key: str, request_id: str, now: float) -> Claim:
-        return Claim.CLAIMED
+    def claim(
+        self,
+        identity: str,
+        request_id: str,
+        *,
+        now: float,
+        expires_at: float,
+        answer_by: float,
+        deadline: Deadline | None = None,
+    ) -> ClaimResult:
+        return ClaimResult(Claim.CLAIMED, request_id, answer_by)
 
-    def mark_queued(self, delivery_key: str, message_id: str) -> None:
+    def lookup(self, identity: str, *, now: float, deadline: Deadline | None = None) -> ClaimResult | None:
         return None
 
-    def release(self, delivery_key: str) -> None:
+    def release(self, identity: str, request_id: str, *, deadline: Deadline | None = None) -> None:
         return None
 
 

@@ -46,7 +46,8 @@ class WebhookSettings:
     secret_cache_seconds: float = 300
     secret_refresh_min_seconds: float = 60
     dedupe_ttl_seconds: int = 7 * 24 * 3600
-    dedupe_lease_seconds: int = 30
+    dedupe_window_seconds: float = 600
+    answer_budget_seconds: float = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
@@ -63,8 +64,9 @@ class WebhookSettings:
             secret_cache_seconds=number(env, "SECRET_CACHE_SECONDS", 300),
             secret_refresh_min_seconds=number(env, "SECRET_REFRESH_MIN_SECONDS", 60, minimum=10),
             dedupe_ttl_seconds=int(number(env, "DEDUPE_TTL_SECONDS", 7 * 24 * 3600, minimum=3600)),
-            # Longer than the webhook's 10 s timeout, so a live claim is never taken over.
-            dedupe_lease_seconds=int(number(env, "DEDUPE_LEASE_SECONDS", 30, minimum=15)),
+            dedupe_window_seconds=number(env, "DEDUPE_WINDOW_SECONDS", 600, minimum=1),
+            # Room for a claim, a send and, if the send fails, deleting the claim.
+            answer_budget_seconds=number(env, "ANSWER_BUDGET_SECONDS", 4, minimum=2),
         )
 
     def policy(self) -> IntakePolicy:
@@ -75,6 +77,10 @@ class WebhookSettings:
             max_json_depth=self.max_json_depth,
             stream_allow_list=parse_networks(self.stream_allow_list),
             lookback=timedelta(hours=self.lookback_hours),
+            answer_budget_seconds=self.answer_budget_seconds,
+            dedupe_ttl_seconds=self.dedupe_ttl_seconds,
+            dedupe_window_seconds=self.dedupe_window_seconds,
+            secret_refresh_retry_seconds=self.secret_refresh_min_seconds,
         )
 
 
@@ -123,6 +129,7 @@ class InvestigatorSettings:
     export_max_polls: int = 20
     slack_webhook_secret_arn: str | None = None
     idempotency_expiry_seconds: int = 7 * 24 * 3600
+    max_receive_count: int = 5  # the queue's redrive maxReceiveCount
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorSettings:
@@ -153,6 +160,7 @@ class InvestigatorSettings:
             export_poll_delay_seconds=int(number(env, "EXPORT_POLL_DELAY_SECONDS", 30, minimum=0)),
             export_max_polls=int(number(env, "EXPORT_MAX_POLLS", 20, minimum=1)),
             slack_webhook_secret_arn=optional(env, "SLACK_WEBHOOK_SECRET_ARN"),
+            max_receive_count=int(number(env, "MAX_RECEIVE_COUNT", 5, minimum=1)),
         )
 
     def investigation(self) -> InvestigationSettings:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from fstriage.adapters import aws
 from fstriage.adapters.ledger import DynamoDeliveryLedger
 from fstriage.adapters.secrets import SecretsManagerSigningKeys
 from fstriage.adapters.sqs import SqsRequestQueue
@@ -29,6 +31,7 @@ _OUTCOME_METRICS = {
     "test": "DeliveryTest",
     "rejected": "DeliveryRejected",
     "unavailable": "DeliveryUnavailable",
+    "claim_stuck": "ClaimNotReleased",
     "misconfigured": "ConfigurationError",
     "error": "DeliveryError",
 }
@@ -37,18 +40,14 @@ _OUTCOME_METRICS = {
 def build_intake(env: Mapping[str, str]) -> Intake:
     settings = WebhookSettings.from_env(env)
     return Intake(
-        settings.policy(),
+        replace(settings.policy(), store_call_seconds=aws.ATTEMPT_SECONDS),
         keys=SecretsManagerSigningKeys(
             settings.signing_secret_arn,
             cache_seconds=settings.secret_cache_seconds,
             min_refresh_seconds=settings.secret_refresh_min_seconds,
         ),
         queue=SqsRequestQueue(settings.queue_url),
-        ledger=DynamoDeliveryLedger(
-            settings.dedupe_table,
-            ttl_seconds=settings.dedupe_ttl_seconds,
-            lease_seconds=settings.dedupe_lease_seconds,
-        ),
+        ledger=DynamoDeliveryLedger(settings.dedupe_table),
     )
 
 
@@ -108,7 +107,9 @@ class WebhookApp:
             fields["request_id"] = result.request.request_id
             fields["trigger_kind"] = result.request.trigger.kind
             fields["subject_sessions"] = len(result.request.subject.session_ids)
-        if result.outcome == "misconfigured":
+        if result.outcome == "claim_stuck":
+            self._logger.error("delivery not queued and its claim remains: %s", result.detail, extra=fields)
+        elif result.outcome == "misconfigured":
             self._logger.error("webhook is misconfigured: %s", result.detail, extra=fields)
         elif result.outcome == "error":
             self._logger.error("webhook failed: %s", result.detail, extra=fields)

@@ -1,19 +1,36 @@
-"""boto3 clients, created once per container on first use, with timeouts that fit a webhook."""
+"""boto3 clients, created once per container on first use, and calls bounded by a `Deadline`.
+
+botocore's own retries and timeouts are fixed per client, so they cannot follow a budget that
+shrinks as a request goes on. Clients therefore make one attempt each (with short per-attempt
+timeouts), and `call` retries transient failures only while the caller's deadline leaves room for
+another whole attempt.
+"""
 
 from __future__ import annotations
 
 import functools
+import random
+import time
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
+from fstriage.core.deadline import Deadline
 from fstriage.core.errors import ConfigurationError, DependencyUnavailable, FstriageError
 
-# Fullstory gives up after about 5 s, so a slow AWS call must fail fast and become a 503.
-_WEBHOOK_CONFIG = Config(
-    connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"}
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+# The longest one attempt can take: `call` starts an attempt only if this much time is left.
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+MAX_ATTEMPTS = 3
+_FIRST_BACKOFF_SECONDS = 0.05
+
+_ONE_ATTEMPT = Config(
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+    retries={"total_max_attempts": 1, "mode": "standard"},
 )
 
 # Codes that mean the deployment is wrong (a missing resource, missing permissions), not that the
@@ -32,11 +49,76 @@ CONFIGURATION_ERROR_CODES = frozenset(
         "ValidationException",
     }
 )
+# Worth another attempt: throttling and the service's own transient faults.
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "SlowDown",
+    }
+)
 
 
 @functools.cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_WEBHOOK_CONFIG)
+    return boto3.client(service, config=_ONE_ATTEMPT)
+
+
+def call(
+    service_client: Any,
+    operation: str,
+    *,
+    dependency: str,
+    deadline: Deadline | None = None,
+    sleep: Any = time.sleep,
+    **arguments: Any,
+) -> Any:
+    """`service_client.<operation>(**arguments)`, retried on transient failures within `deadline`.
+
+    Raises the last botocore error for the caller to classify, or DependencyUnavailable
+    (`answer_budget_exhausted`) when not even a first attempt fits.
+    """
+    budget = deadline or Deadline.unbounded()
+    last_error: ClientError | BotoCoreError | None = None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if not budget.allows(ATTEMPT_SECONDS):
+            break
+        try:
+            return getattr(service_client, operation)(**arguments)
+        except (ClientError, BotoCoreError) as error:
+            if not is_transient(error):
+                raise
+            last_error = error
+        if attempt < MAX_ATTEMPTS:
+            backoff = _FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311
+            if not budget.allows(backoff + ATTEMPT_SECONDS):
+                break
+            sleep(backoff)
+    if last_error is not None:
+        raise last_error
+    raise DependencyUnavailable(
+        dependency, f"no time left to call {dependency}", reason="answer_budget_exhausted"
+    )
+
+
+def is_transient(error: ClientError | BotoCoreError) -> bool:
+    if isinstance(error, ClientError):
+        status = int(getattr(error, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return error_code(error) in _TRANSIENT_CODES or status >= 500
+    return isinstance(error, ConnectionError | HTTPClientError)
 
 
 def error_code(error: Exception) -> str:

@@ -1,4 +1,15 @@
-"""The delivery ledger (DynamoDB): every write is conditional, so two racing deliveries cannot both win."""
+"""The delivery ledger (DynamoDB): one conditional write per trigger identity, so two racing
+deliveries of the same trigger cannot both be queued.
+
+Items: `delivery_key` (hash key: the trigger's identity), `request_id`, `claimed_at`, `answer_by`,
+`expires_at` (TTL).
+
+The webhook's accepted path is two calls, this claim and the SQS send. There is no "queued" mark:
+the claimant either sends within its answer budget or deletes its claim before answering 503, so
+by `answer_by` a surviving claim means "queued". Before `answer_by` the claim is in flight and a
+second delivery waits or is told to retry. The one gap, a claimant that dies between the two calls
+or whose delete also fails, is logged and counted by the webhook where it can see it.
+"""
 
 from __future__ import annotations
 
@@ -7,90 +18,117 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
+from fstriage.core.deadline import Deadline
 from fstriage.core.errors import DependencyUnavailable
-from fstriage.core.ports import Claim
+from fstriage.core.ports import Claim, ClaimResult
 
-PENDING, QUEUED = "pending", "queued"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+# Items written before `answer_by` existed carried a `state`; a pending one was leased for this long.
+_LEGACY_LEASE_SECONDS = 30
 
 
 class DynamoDeliveryLedger:
-    """Items: `delivery_key` (hash key), `state`, `request_id`, `claimed_at`, `expires_at` (TTL)."""
-
-    def __init__(self, table_name: str, *, ttl_seconds: int, lease_seconds: int, client: Any = None) -> None:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
         self._table = table_name
-        self._ttl = ttl_seconds
-        self._lease = lease_seconds
         self._client = client
 
     @property
     def _dynamodb(self) -> Any:
         return self._client or aws.client("dynamodb")
 
-    def claim(self, delivery_key: str, request_id: str, now: float) -> Claim:
+    def claim(
+        self,
+        identity: str,
+        request_id: str,
+        *,
+        now: float,
+        expires_at: float,
+        answer_by: float,
+        deadline: Deadline | None = None,
+    ) -> ClaimResult:
         item = {
-            "delivery_key": {"S": delivery_key},
-            "state": {"S": PENDING},
+            "delivery_key": {"S": identity},
             "request_id": {"S": request_id},
-            "claimed_at": {"N": str(int(now))},
-            "expires_at": {"N": str(int(now) + self._ttl)},
+            "claimed_at": {"N": _number(now)},
+            "answer_by": {"N": _number(answer_by)},
+            "expires_at": {"N": str(int(expires_at))},
         }
         try:
-            self._dynamodb.put_item(
+            aws.call(
+                self._dynamodb,
+                "put_item",
+                dependency="ledger",
+                deadline=deadline,
                 TableName=self._table,
                 Item=item,
-                # A pending claim whose lease ran out belongs to a writer that died: take it over.
-                ConditionExpression=(
-                    "attribute_not_exists(delivery_key) OR (#state = :pending AND claimed_at < :stale)"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":pending": {"S": PENDING},
-                    ":stale": {"N": str(int(now) - self._lease)},
-                },
+                # TTL deletion lags by hours, so an expired item (a closed dedupe window) is free again.
+                ConditionExpression="attribute_not_exists(delivery_key) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": _number(now)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) != "ConditionalCheckFailedException":
+            if aws.error_code(error) != _CONDITION_FAILED:
                 raise aws.classify(error, "ledger") from None
-            existing = getattr(error, "response", {}).get("Item") or self._read(delivery_key)
-            state = existing.get("state", {}).get("S")
-            return Claim.ALREADY_QUEUED if state == QUEUED else Claim.IN_FLIGHT
+            existing = getattr(error, "response", {}).get("Item") or self._read(identity, deadline)
+            if not existing:  # released between our write and our read: the sender may retry at once
+                return ClaimResult(Claim.IN_FLIGHT, request_id, answer_by=now)
+            return _result(existing, now)
         except BotoCoreError as error:
             raise aws.classify(error, "ledger") from None
-        return Claim.CLAIMED
+        return ClaimResult(Claim.CLAIMED, request_id, answer_by)
 
-    def mark_queued(self, delivery_key: str, message_id: str) -> None:
-        self._write(
-            "update_item",
-            Key={"delivery_key": {"S": delivery_key}},
-            UpdateExpression="SET #state = :queued, message_id = :message_id",
-            ConditionExpression="attribute_exists(delivery_key)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":queued": {"S": QUEUED}, ":message_id": {"S": message_id}},
-        )
+    def lookup(self, identity: str, *, now: float, deadline: Deadline | None = None) -> ClaimResult | None:
+        existing = self._read(identity, deadline)
+        if not existing or float(existing.get("expires_at", {}).get("N", "0")) < now:
+            return None
+        return _result(existing, now)
 
-    def release(self, delivery_key: str) -> None:
-        self._write(
-            "delete_item",
-            Key={"delivery_key": {"S": delivery_key}},
-            ConditionExpression="#state = :pending",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":pending": {"S": PENDING}},
-        )
-
-    def _read(self, delivery_key: str) -> dict[str, Any]:
+    def release(self, identity: str, request_id: str, *, deadline: Deadline | None = None) -> None:
         try:
-            response = self._dynamodb.get_item(
-                TableName=self._table, Key={"delivery_key": {"S": delivery_key}}, ConsistentRead=True
+            aws.call(
+                self._dynamodb,
+                "delete_item",
+                dependency="ledger",
+                deadline=deadline,
+                TableName=self._table,
+                Key={"delivery_key": {"S": identity}},
+                # Only our own claim: a newer claimant's must survive.
+                ConditionExpression="request_id = :request_id",
+                ExpressionAttributeValues={":request_id": {"S": request_id}},
+            )
+        except ClientError as error:
+            if aws.error_code(error) != _CONDITION_FAILED:
+                raise DependencyUnavailable("ledger") from None
+        except BotoCoreError:
+            raise DependencyUnavailable("ledger") from None
+
+    def _read(self, identity: str, deadline: Deadline | None) -> dict[str, Any]:
+        try:
+            response = aws.call(
+                self._dynamodb,
+                "get_item",
+                dependency="ledger",
+                deadline=deadline,
+                TableName=self._table,
+                Key={"delivery_key": {"S": identity}},
+                ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as error:
             raise aws.classify(error, "ledger") from None
         return dict(response.get("Item") or {})
 
-    def _write(self, operation: str, **arguments: Any) -> None:
-        """Best-effort follow-ups to a claim: any failure, even a misconfiguration, is an outage here,
-        because the claim already succeeded and the intake treats these as optional."""
-        try:
-            getattr(self._dynamodb, operation)(TableName=self._table, **arguments)
-        except (ClientError, BotoCoreError):
-            raise DependencyUnavailable("ledger") from None
+
+def _result(item: dict[str, Any], now: float) -> ClaimResult:
+    request_id = str(item.get("request_id", {}).get("S", ""))
+    if "answer_by" in item:
+        answer_by = float(item["answer_by"]["N"])
+    elif item.get("state", {}).get("S") == "pending":
+        answer_by = float(item.get("claimed_at", {}).get("N", "0")) + _LEGACY_LEASE_SECONDS
+    else:
+        answer_by = 0.0
+    outcome = Claim.IN_FLIGHT if now < answer_by else Claim.DUPLICATE
+    return ClaimResult(outcome, request_id, answer_by)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}"

@@ -41,10 +41,14 @@ class S3ReportStore:
                 (stored.json_key, json.dumps(report, indent=2, sort_keys=True), "application/json"),
                 (stored.markdown_key, markdown, "text/markdown; charset=utf-8"),
             ):
-                s3.put_object(
+                aws.call(
+                    s3,
+                    "put_object",
+                    dependency="reports",
                     Bucket=self._bucket,
                     Key=key,
-                    Body=body.encode(),
+                    # A lone surrogate from a visitor's page cannot be UTF-8: replace it, keep the report.
+                    Body=body.encode("utf-8", errors="replace"),
                     ContentType=content_type,
                     ServerSideEncryption="AES256",
                 )
@@ -60,7 +64,10 @@ class EventBridgePublisher:
     def publish(self, detail: dict[str, Any]) -> None:
         events = self._client or aws.client("events")
         try:
-            response = events.put_events(
+            response = aws.call(
+                events,
+                "put_events",
+                dependency="events",
                 Entries=[
                     {
                         "Source": EVENT_SOURCE,
@@ -68,7 +75,7 @@ class EventBridgePublisher:
                         "Detail": json.dumps(detail),
                         "EventBusName": self._bus,
                     }
-                ]
+                ],
             )
         except (ClientError, BotoCoreError) as error:
             raise aws.classify(error, "events") from None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
+from fstriage.core.deadline import Deadline
 from fstriage.core.errors import ConfigurationError, DependencyUnavailable
 from fstriage.core.ports import SigningKeys
 from fstriage.core.refresh import CachedValue
@@ -41,30 +43,37 @@ class SecretsManagerSigningKeys:
             self._load, ttl_seconds=cache_seconds, min_refresh_seconds=min_refresh_seconds, **extra
         )
 
-    def current(self) -> SigningKeys:
-        return self._cache.get()
+    def current(self, deadline: Deadline | None = None) -> SigningKeys:
+        return self._cache.get(deadline)
 
-    def refreshed(self) -> SigningKeys | None:
-        return self._cache.force()
+    def refreshed(self, deadline: Deadline | None = None) -> SigningKeys | None:
+        return self._cache.force(deadline)
 
-    def _load(self) -> SigningKeys:
-        current = self._read("AWSCURRENT")
+    def _load(self, deadline: Deadline | None) -> SigningKeys:
+        loaded_at = time.time()
+        current = self._read("AWSCURRENT", deadline)
         if current is None:
             raise ConfigurationError("the signing secret has no AWSCURRENT value")
         versions = [current]
-        previous = self._read("AWSPREVIOUS")
+        previous = self._read("AWSPREVIOUS", deadline)
         if previous is not None:
             versions.append(previous)
         signing = tuple(value for value in (_field(v, "signing_secret") for v in versions) if value)
         if not signing:
             raise ConfigurationError("the signing secret has no signing_secret value")
         tokens = tuple(value for value in (_field(v, "stream_token") for v in versions) if value)
-        return SigningKeys(signing_secrets=signing, stream_tokens=tokens)
+        return SigningKeys(signing_secrets=signing, stream_tokens=tokens, loaded_at=loaded_at)
 
-    def _read(self, stage: str) -> dict[str, Any] | None:
-        secrets = self._client or aws.client("secretsmanager")
+    def _read(self, stage: str, deadline: Deadline | None) -> dict[str, Any] | None:
         try:
-            response = secrets.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
+            response = aws.call(
+                self._client or aws.client("secretsmanager"),
+                "get_secret_value",
+                dependency="secrets",
+                deadline=deadline,
+                SecretId=self._secret_id,
+                VersionStage=stage,
+            )
         except ClientError as error:
             code = aws.error_code(error)
             if stage == "AWSPREVIOUS" and code == "ResourceNotFoundException":
@@ -106,10 +115,14 @@ class SecretText:
     def __call__(self) -> str:
         return self._cache.get()
 
-    def _load(self) -> str:
-        secrets = self._client or aws.client("secretsmanager")
+    def _load(self, deadline: Deadline | None = None) -> str:
         try:
-            response = secrets.get_secret_value(SecretId=self._secret_id)
+            response = aws.call(
+                self._client or aws.client("secretsmanager"),
+                "get_secret_value",
+                dependency="secrets",
+                SecretId=self._secret_id,
+            )
         except ClientError as error:
             code = aws.error_code(error)
             if code == "ResourceNotFoundException":

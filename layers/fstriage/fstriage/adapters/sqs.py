@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
+from fstriage.core.deadline import Deadline
 
 
 class SqsRequestQueue:
@@ -14,10 +15,20 @@ class SqsRequestQueue:
         self._queue_url = queue_url
         self._client = client
 
-    def send(self, body: str, *, attributes: dict[str, str], delay_seconds: int = 0) -> str:
-        sqs = self._client or aws.client("sqs")
+    def send(
+        self,
+        body: str,
+        *,
+        attributes: dict[str, str],
+        delay_seconds: int = 0,
+        deadline: Deadline | None = None,
+    ) -> str:
         try:
-            response = sqs.send_message(
+            response = aws.call(
+                self._client or aws.client("sqs"),
+                "send_message",
+                dependency="queue",
+                deadline=deadline,
                 QueueUrl=self._queue_url,
                 MessageBody=body,
                 DelaySeconds=delay_seconds,

@@ -67,9 +67,31 @@ class DependencyUnavailable(FstriageError):
 
     reason = "dependency_unavailable"
 
-    def __init__(self, dependency: str, message: str | None = None) -> None:
-        super().__init__(message or f"{dependency} is unavailable", reason=f"{dependency}_unavailable")
+    def __init__(
+        self,
+        dependency: str,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message or f"{dependency} is unavailable", reason=reason or f"{dependency}_unavailable"
+        )
         self.dependency = dependency
+        # Seconds after which a retry is likely to succeed, when we know better than the default.
+        self.retry_after = retry_after
+
+
+class ClaimStuck(DependencyUnavailable):
+    """The send failed and deleting the claim failed too: until the ledger item expires, a retry of
+    this trigger reads as a duplicate. Answered 503 like any outage, but logged as an error."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            "ledger", "the claim of an unqueued request could not be deleted", reason="claim_stuck"
+        )
+        self.request_id = request_id
 
 
 # Fullstory Server API errors. The adapter maps each HTTP status to one of these; the investigator

@@ -173,15 +173,52 @@ def _fields(flat: Alert | Window | Origin | Continuation) -> dict[str, Any]:
     return {name: getattr(flat, name) for name in flat.__slots__}
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerIdentity:
+    """What happened, independent of how often or how it was delivered: the ledger's key.
+
+    A trigger with an id of its own (Fullstory's event id) or a time of its own names one occurrence.
+    One with neither (a custom event without `id` or `timestamp`, a Stream without `event_time`) is
+    only its content, so repeats are one investigation inside a time window and a new one after it.
+    """
+
+    digest: str
+    windowed: bool
+
+    @property
+    def key(self) -> str:
+        return ("win:" if self.windowed else "id:") + self.digest
+
+    def request_id(self, *, now: float, window_seconds: float) -> str:
+        if not self.windowed:
+            return "req_" + self.digest[:32]
+        # The window's number, not the receipt time: a retry after a released claim maps to the same
+        # request (the investigator's idempotency absorbs it), a repeat after the window does not.
+        return "req_" + _sha256(f"{self.digest}\x1f{int(now // window_seconds)}")[:32]
+
+
+def trigger_identity(
+    org_id: str, trigger: Trigger, subject: Subject, *, timed: bool = True
+) -> TriggerIdentity:
+    if trigger.event_id:
+        return TriggerIdentity(
+            _sha256("\x1f".join(("v1", org_id, trigger.event_name, trigger.event_id))), False
+        )
+    described = asdict(trigger)
+    if not timed:
+        del described["occurred_at"]  # the receipt time: different on every retry
+    content = {"org": org_id, "trigger": described, "subject": asdict(subject)}
+    return TriggerIdentity(_sha256(json.dumps(content, sort_keys=True, separators=(",", ":"))), not timed)
+
+
 def derive_request_id(org_id: str, trigger: Trigger, subject: Subject) -> str:
     """A stable ID from the business content, so a redelivered or re-signed event maps to one request."""
-    if trigger.event_id:
-        # Fullstory's own event id already names the business event.
-        identity = "\x1f".join(("v1", org_id, trigger.event_name, trigger.event_id))
-    else:
-        content = {"org": org_id, "trigger": asdict(trigger), "subject": asdict(subject)}
-        identity = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return "req_" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return trigger_identity(org_id, trigger, subject).request_id(now=0.0, window_seconds=1.0)
+
+
+def _sha256(text: str) -> str:
+    # surrogatepass: an identity must never be the thing that fails on odd input.
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def build_request(
