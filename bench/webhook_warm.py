@@ -15,6 +15,7 @@ verifier must do with the same event: decode the body and the signature, HMAC-SH
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import base64
 import hashlib
 import hmac
@@ -96,14 +97,25 @@ def _check_queued(messages: list[str], expected: int) -> None:
         )
 
 
-def _wire(module: Any, clients: str) -> Callable[[], list[str]]:
-    """Answer the handler's AWS calls in-process; return a getter for the queued message bodies."""
+def _wire(module: Any, clients: str) -> tuple[Callable[[], list[str]], Callable[[], list[str]]]:
+    """Answer the handler's AWS calls in-process; return getters for the queued message bodies and for
+    the AWS operations made so far (botocore clients only: stubs are not AWS calls)."""
     if clients == "stub":
         stubs = install_stub_app(module)
-        return lambda: stubs.sqs.messages
+        return (lambda: stubs.sqs.messages), list
     aws = InProcessAws()
     aws.prime()  # the real clients of the handler's own app (fstriage.adapters.aws.client)
-    return lambda: aws.sent
+    return (lambda: aws.sent), (lambda: list(aws.operations))
+
+
+def _calls_per_delivery(operations: list[str], deliveries: int) -> str:
+    counts = Counter(operations)
+    per = {name: count / deliveries for name, count in sorted(counts.items()) if name != "GetSecretValue"}
+    listed = ", ".join(f"{name} {value:.2f}" for name, value in per.items())
+    return (
+        f"  AWS calls per accepted delivery (botocore requests counted at before-send): {listed} "
+        f"(total {sum(per.values()):.2f}); GetSecretValue {counts['GetSecretValue']} in all (cold cache only)"
+    )
 
 
 def run(
@@ -111,7 +123,7 @@ def run(
 ) -> tuple[Summary, Summary, Any]:
     apply_bench_environ()
     module = load_handler_module()
-    queued = _wire(module, clients)
+    queued, operations = _wire(module, clients)
     handler: Handler = module.handler
     key = BENCH_SIGNING_SECRET.encode()
 
@@ -142,6 +154,8 @@ def run(
     if set(statuses) != {202} or not all(matches):
         raise SystemExit(f"unexpected outcomes: statuses {sorted(set(statuses))}, all matched {all(matches)}")
     _check_queued(queued(), 1 + warmup + iterations)
+    if clients == "botocore":
+        print(_calls_per_delivery(operations(), 1 + warmup + iterations))
     print(
         f"  delivery: segment.trend.alert, {body_bytes:,} byte body (target {TARGET_BODY_BYTES:,}), "
         f"isBase64Encoded={base64_body}, every one new (202 queued; checked after timing)"

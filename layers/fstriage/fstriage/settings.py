@@ -6,10 +6,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
-from fstriage.core.investigation import EventSource, InvestigationSettings
+
+if TYPE_CHECKING:  # the investigation core (digest included) is the investigator's, not the webhook's
+    from fstriage.core.investigation import EventSource, InvestigationSettings
 
 
 def required(env: Mapping[str, str], name: str) -> str:
@@ -164,6 +167,8 @@ class InvestigatorSettings:
         )
 
     def investigation(self) -> InvestigationSettings:
+        from fstriage.core.investigation import InvestigationSettings  # noqa: PLC0415
+
         return InvestigationSettings(
             org_id=self.org_id,
             max_sessions=self.max_sessions,

@@ -1,4 +1,7 @@
-"""boto3 clients, created once per container on first use, and calls bounded by a `Deadline`.
+"""AWS clients, created once per container on first use, and calls bounded by a `Deadline`.
+
+The clients are botocore's, which is all boto3.client() wraps: importing boto3 also imports
+s3transfer (and multiprocessing), about a third of a cold start that no function here needs.
 
 botocore's own retries and timeouts are fixed per client, so they cannot follow a budget that
 shrinks as a request goes on. Clients therefore make one attempt each (with short per-attempt
@@ -13,7 +16,7 @@ import random
 import time
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
@@ -73,8 +76,13 @@ _TRANSIENT_CODES = frozenset(
 
 
 @functools.cache
+def _session() -> Any:
+    return botocore.session.get_session()
+
+
+@functools.cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_ONE_ATTEMPT)
+    return _session().create_client(service, config=_ONE_ATTEMPT)
 
 
 def call(
