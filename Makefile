@@ -8,6 +8,7 @@ PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON313 ?= $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python))),$(shell command -v python3.13))
 UV_VERSION := 0.13.8
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
 
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -15,6 +16,9 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PY := $(VENV)/bin/python
+# checkov in its own venv: its dependency tree stays out of uv.lock.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # What the local stack (`fstriage local`) runs the functions with: the Lambda runtime's own packages
 # (awslambdaric + boto3, at uv.lock's versions), nothing else. The layer brings the rest.
 RUNTIME_VENV := .venv-runtime
@@ -27,6 +31,8 @@ export AWS_DEFAULT_REGION := us-east-1
 export AWS_REGION := us-east-1
 unexport AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 export SAM_CLI_TELEMETRY := 0
+# checkov otherwise asks PyPI for a newer version of itself on every run.
+export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
@@ -35,7 +41,7 @@ export PATH := $(dir $(PYTHON313)):$(PATH)
 help:
 	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
 	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
-	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, Lambda runtime in .venv-runtime)"
+	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, checkov in .venv-checkov, Lambda runtime in .venv-runtime)"
 	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
 	@echo "make clean  - remove venvs and build output"
 
@@ -47,6 +53,10 @@ $(UV):
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python "$(PYTHON313)" --quiet
 	@touch $@
+
+$(CHECKOV): $(UV)
+	$(UV) venv --clear --quiet --python "$(PYTHON313)" $(CHECKOV_VENV)
+	VIRTUAL_ENV=$(CHECKOV_VENV) $(UV) pip install --quiet checkov==$(CHECKOV_VERSION)
 
 $(SAM): $(UV)
 	$(UV) venv --clear --quiet --python "$(PYTHON313)" $(SAM_VENV)
@@ -61,7 +71,7 @@ $(RUNTIME_VENV)/.synced: $(UV) uv.lock
 
 $(RUNTIME_VENV): $(RUNTIME_VENV)/.synced
 
-setup: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+setup: $(VENV)/.synced $(SAM) $(CHECKOV) $(RUNTIME_VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
@@ -70,9 +80,10 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/mypy functions/investigator/app.py
 	$(PY) -m fstriage_dev.events --check
 
-validate: $(VENV)/.synced $(SAM)
+validate: $(VENV)/.synced $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV)
 
 build: $(VENV)/.synced $(SAM)
 	$(SAM) build --cached
@@ -108,4 +119,4 @@ demo: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(PY) -m fstriage_dev.demo $(ARGS)
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
