@@ -980,14 +980,13 @@ def test_poison_records_fail_alone_and_the_rest_of_the_batch_is_reported(
     out = capsys.readouterr().out
     assert emf_metrics(out)["InvestigationRequestRejected"] == 2
     rejected = {
-        line["message_id"]: line["message"]
+        line["message_id"]: (line["detail"], line["error_type"], line["attempt"], line["retried"])
         for line in log_lines(out)
-        if line["message"].startswith("queued message is not an investigation request")
+        if line["message"] == "queued message is not an investigation request"
     }
     assert rejected == {
-        not_json: "queued message is not an investigation request: queued message is not JSON",
-        not_a_request: "queued message is not an investigation request: not an investigation request: "
-        "KeyError",
+        not_json: ("not JSON", "PayloadError", 1, True),
+        not_a_request: ("unsupported schema_version", "PayloadError", 1, True),
     }
     assert '"hello"' not in out
 

@@ -2,13 +2,46 @@
 
 Each record is processed once per `request_id` (Powertools idempotency on DynamoDB), so a redelivered
 request makes no second report, EventBridge event or Slack message. A record fails (and SQS
-redelivers it, then dead-letters it) only for what a retry can fix: a transient Fullstory or AWS
-outage, or too little time left. A rejected API key is reported, counted and not retried forever.
+redelivers it) only for what a retry can fix: a transient Fullstory or AWS outage, or too little time
+left. A rejected API key is reported, counted and not retried forever.
+
+Failures. Every failed attempt, expected or not, writes exactly one JSON log line naming the
+`message_id`, the `request_id` (when the body names one), the `error_type`, the `attempt` (SQS's
+ApproximateReceiveCount) and the `outcome`: `retry`, `failed_report` or `dead_letter`. It never holds
+the body or an exception's text, which may quote it; a typed error's `reason` is ours and is logged.
+
+Poison. A request that reads but cannot be investigated (see `core.request_checks.request_problems`)
+becomes a `failed` report that says why, before any Fullstory call. On the last receive
+(`MAX_RECEIVE_COUNT`, the queue's maxReceiveCount), a failure that would be retried becomes a `failed`
+report instead, so a request, and an export-poll chain, ends in a report rather than in the DLQ after
+five paid attempts (not when another copy of the same step is still running: that copy reports). The
+DLQ then only receives what no handler code could answer for (a function that crashed or timed out on
+its last receive, or a failed report that could not be stored either) and messages that are not
+investigation requests at all (not JSON, another schema_version, no valid request_id). Those cannot
+get a report: each is failed on every receive and left to reach the DLQ, not dropped. The queue is
+written only by the webhook, the investigator and operators, so such a message is a bug or a version
+skew (a newer webhook during a deploy); the DLQ alarm says so, and the DLQ keeps it to be redriven
+once the investigator reads it. No Fullstory call is made for it, so its retries cost nothing.
+
+Idempotency keys and their lifetimes:
+- `request_id#finished` guards the report, event and Slack post, for `idempotency_expiry_seconds`
+  (7 days).
+- `request_id#polls` guards one link of the work (polls is the export-poll count, 0 for the first).
+  It only has to hold while a copy of that link can still arrive: its expiry is bounded by the export
+  chain's life (`poll_record_expiry`: every poll's delay plus one link's redeliveries). It used to
+  live 7 days, so once a continuation died in the DLQ a resend of the request was answered from `#0`
+  ("re-queued") and silently made no report. Now a resend after that expiry is investigated afresh,
+  and one that comes earlier is logged as a duplicate whose export is still being polled. A fresh
+  link first reads `#finished`, so a request that already has a report is never paid for again,
+  however late its resend.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +57,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
+)
 
 from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.adapters.outputs import EventBridgePublisher, S3ReportStore, SlackNotifier, StoredReport
@@ -31,16 +68,40 @@ from fstriage.adapters.secrets import SecretText
 from fstriage.adapters.sqs import SqsRequestQueue
 from fstriage.core.errors import ConfigurationError, FstriageError, PayloadError
 from fstriage.core.fullstory_models import FullstoryUsage
-from fstriage.core.investigation import Evidence, Finished, Investigation, Requeue
+from fstriage.core.investigation import (
+    Evidence,
+    Finished,
+    Investigation,
+    Requeue,
+    invalid_request,
+    retries_exhausted,
+)
 from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
-from fstriage.core.request import InvestigationRequest
+from fstriage.core.request import SCHEMA_VERSION, InvestigationRequest
+from fstriage.core.request_checks import request_problems
 from fstriage.settings import InvestigatorSettings
 
 METRICS_NAMESPACE = "fstriage"
 TOP_GROUPS_IN_EVENT = 3
 NOTHING_SPENT = FullstoryUsage(calls=0, retries=0, activations=0, downloads=0)
+# template.yaml's QueueVisibilityTimeoutSeconds: how long a failed receive waits to be received again.
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = 720
+REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")  # what the report schema accepts
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_DEFAULT_MAX_RECEIVE_COUNT = 5  # for a misconfigured investigator, which has no settings to read
+
+
+def poll_record_expiry(settings: InvestigatorSettings) -> int:
+    """Seconds a `request_id#polls` record answers for: a whole export chain's delays (the longest a
+    chain that keeps polling lives) plus every redelivery of one link (visibility x maxReceiveCount).
+    Longer would answer a resend of a request whose chain died from the dead chain's record; shorter
+    would let a late redelivery of a link start a second, paid chain (its report still guarded)."""
+    investigation = settings.investigation()
+    chain = investigation.export_max_polls * investigation.export_poll_delay_seconds
+    slack = settings.max_receive_count * QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    return max(1, min(chain + slack, settings.idempotency_expiry_seconds))
 
 
 @dataclass
@@ -52,7 +113,8 @@ class InvestigatorRuntime:
     queue: SqsRequestQueue
     slack: SlackNotifier | None
     persistence: DynamoDBPersistenceLayer
-    idempotency: IdempotencyConfig
+    idempotency: IdempotencyConfig  # `#finished`: the long expiry
+    poll_idempotency: IdempotencyConfig  # `#polls`: bounded by an export chain's life
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorRuntime:
@@ -72,7 +134,45 @@ class InvestigatorRuntime:
                 event_key_jmespath="idempotency_key",
                 expires_after_seconds=settings.idempotency_expiry_seconds,
             ),
+            poll_idempotency=IdempotencyConfig(
+                event_key_jmespath="idempotency_key", expires_after_seconds=poll_record_expiry(settings)
+            ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A queued message that is not an investigation request; `detail` is ours, never its text."""
+
+    detail: str
+    request_id: str | None = None
+
+
+def read_message(body: str) -> InvestigationRequest | Unreadable:
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return Unreadable("not JSON")
+    named = message.get("request_id") if isinstance(message, dict) else None
+    request_id = named if isinstance(named, str) and REQUEST_ID.fullmatch(named) else None
+    if isinstance(message, dict) and message.get("schema_version") != SCHEMA_VERSION:
+        return Unreadable("unsupported schema_version", request_id)
+    try:
+        request = InvestigationRequest.from_message(message)
+    except PayloadError:
+        return Unreadable("not an investigation request", request_id)
+    if request_id is None:
+        return Unreadable("no valid request_id", None)  # a report could not be named after it
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The record being processed, for the failure line of whatever fails inside it."""
+
+    message_id: str
+    number: int
+    last: bool
 
 
 class InvestigatorApp:
@@ -85,20 +185,26 @@ class InvestigatorApp:
         self._client_lock = threading.Lock()
         self._client: tuple[str, FullstoryClient] | None = None
         self._deadline: Callable[[], float] = lambda: float("inf")
-        self._investigated = False  # set by `_investigate`: False after a call means a duplicate
+        # Per record (a batch is processed one record at a time): set by `_record` and `_investigate`.
+        self._attempt = _Attempt(message_id="", number=1, last=False)
+        self._ran = False  # whether `_investigate` ran: False after a call means a stored answer
+        self._spent: FullstoryClient | None = None  # this attempt's client, for the cost of a failure
         if isinstance(runtime, InvestigatorRuntime):
             self._limiter = RateLimiter(
                 runtime.settings.rate_per_second, max(1, int(runtime.settings.rate_per_second))
             )
             self._investigate_once = idempotent_function(
-                data_keyword_argument="job", persistence_store=runtime.persistence, config=runtime.idempotency
+                data_keyword_argument="job",
+                persistence_store=runtime.persistence,
+                config=runtime.poll_idempotency,
             )(self._investigate)
             # A second guard, on the request alone: if a re-queued export poll and a redelivery of the
             # message that queued it both reach the end, only one writes the report, event and Slack post.
             # Its own persistence layer: Powertools keeps per-function state on the layer object.
+            self._finished_store = DynamoDBPersistenceLayer(table_name=runtime.settings.idempotency_table)
             self._finish_once = idempotent_function(
                 data_keyword_argument="job",
-                persistence_store=DynamoDBPersistenceLayer(table_name=runtime.settings.idempotency_table),
+                persistence_store=self._finished_store,
                 config=runtime.idempotency,
             )(self._finish_job)
 
@@ -119,8 +225,19 @@ class InvestigatorApp:
             # Fail the whole batch: SQS keeps the requests (then the DLQ), so nothing is lost.
             self._logger.error("investigator is misconfigured: %s", self._runtime.message)
             self._count("InvestigatorMisconfigured")
+            for raw in event.get("Records") or []:
+                record = SQSRecord(raw)
+                number = _receive_count(record)
+                read = read_message(record.body)
+                self._log_failure(
+                    "investigation not attempted: the investigator is misconfigured",
+                    self._runtime,
+                    _Attempt(record.message_id, number, number >= _DEFAULT_MAX_RECEIVE_COUNT),
+                    request_id=read.request_id,
+                )
             raise self._runtime
         self._runtime.idempotency.register_lambda_context(context)
+        self._runtime.poll_idempotency.register_lambda_context(context)
         self._deadline = lambda: float(context.get_remaining_time_in_millis()) / 1000.0
         processor = BatchProcessor(event_type=EventType.SQS)
         return dict(
@@ -130,48 +247,157 @@ class InvestigatorApp:
         )
 
     def _record(self, record: SQSRecord) -> None:
-        try:
-            request = InvestigationRequest.from_json(record.body)
-        except PayloadError as poison:
-            # Fails here every time, so SQS dead-letters it: say why (never the body) and count it.
-            self._logger.error(
-                "queued message is not an investigation request: %s",
-                poison.message,
-                extra={"message_id": record.message_id},
+        runtime = self._runtime
+        assert isinstance(runtime, InvestigatorRuntime)
+        number = _receive_count(record)
+        attempt = _Attempt(record.message_id, number, number >= runtime.settings.max_receive_count)
+        self._attempt, self._ran, self._spent = attempt, False, None
+        read = read_message(record.body)
+        if isinstance(read, Unreadable):
+            poison = PayloadError(f"queued message is not an investigation request: {read.detail}")
+            self._log_failure(
+                "queued message is not an investigation request",
+                poison,
+                attempt,
+                request_id=read.request_id,
+                detail=read.detail,
             )
             self._count("InvestigationRequestRejected")
-            raise
+            raise poison
+        request = read
         polls = request.continuation.polls if request.continuation else 0
         self._logger.append_keys(
             investigation_id=investigation_id_for(request.request_id), request_id=request.request_id
         )
-        self._investigated = False
         try:
-            self._investigate_once(
+            result = self._investigate_once(
                 job={"idempotency_key": f"{request.request_id}#{polls}", "body": record.body}
             )
-            if not self._investigated:
-                # Idempotency answered from its record: an earlier delivery already did the work.
-                self._logger.info("duplicate request; already investigated")
-                self._count("InvestigationDuplicate")
-        except FstriageError as error:
-            self._logger.warning("investigation will be retried: %s", error.reason)
-            self._count("InvestigationRetried")
-            raise
+        except Exception as error:
+            self._failed(request, attempt, error)  # returns only when it wrote a failed report instead
+        else:
+            self._note_duplicate(result)
         finally:
             self._logger.remove_keys(["investigation_id", "request_id"])
 
+    def _note_duplicate(self, result: Any) -> None:
+        answer = result if isinstance(result, dict) else {}
+        if self._ran and not answer.get("already_reported"):
+            return
+        if answer.get("requeued"):
+            # Its chain may still be polling the export. If no report follows, its continuation is in
+            # the DLQ (it failed even its last attempt's failed report): redrive it from there.
+            self._logger.warning("duplicate request; an earlier delivery is still polling its export")
+        else:
+            self._logger.info("duplicate request; already investigated")
+        self._count("InvestigationDuplicate")
+
+    def _failed(self, request: InvestigationRequest, attempt: _Attempt, error: Exception) -> None:
+        """Log and count a failed attempt; on the last receive, report it as failed instead of retrying.
+
+        A second copy still running (in progress) is not reported over: it will write the report."""
+        if attempt.last and not isinstance(error, IdempotencyAlreadyInProgressError):
+            cause = (
+                error.reason if isinstance(error, FstriageError) else f"an unexpected {type(error).__name__}"
+            )
+            usage = self._spent.usage if self._spent is not None else NOTHING_SPENT
+            try:
+                self._finish(
+                    request,
+                    retries_exhausted(request, attempts=attempt.number, cause=cause, now=datetime.now(UTC)),
+                    usage,
+                )
+            except Exception as unreported:
+                self._log_failure(
+                    "investigation failed on its last attempt and could not be reported",
+                    error,
+                    attempt,
+                    request_id=request.request_id,
+                    outcome="dead_letter",
+                    report_error_type=type(unreported).__name__,
+                )
+                raise error from None
+            self._log_failure(
+                "investigation failed on its last attempt; reported as failed",
+                error,
+                attempt,
+                request_id=request.request_id,
+                outcome="failed_report",
+            )
+            self._count("InvestigationFailedFinal")
+            return
+        message = "investigation will be retried" if not attempt.last else "investigation failed"
+        self._log_failure(message, error, attempt, request_id=request.request_id)
+        raise error
+
+    def _log_failure(
+        self,
+        message: str,
+        error: Exception,
+        attempt: _Attempt,
+        *,
+        request_id: str | None,
+        outcome: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """The one line (and the metrics) of a failed attempt. Only our words: never the body, never
+        an exception's text; a typed error's `reason` is ours."""
+        outcome = outcome or ("dead_letter" if attempt.last else "retry")
+        line: dict[str, Any] = {
+            "message_id": attempt.message_id,
+            "request_id": request_id,
+            "error_type": type(error).__name__,
+            "attempt": attempt.number,
+            "retried": outcome == "retry",
+            "outcome": outcome,
+            **fields,
+        }
+        if isinstance(error, FstriageError):
+            line["reason"] = error.reason
+        expected = isinstance(error, FstriageError)
+        # A retry that may well succeed is a warning; a bug, a poison message or an end is an error.
+        transient = outcome == "retry" and expected and not isinstance(error, PayloadError)
+        log = self._logger.warning if transient else self._logger.error
+        log(message, extra=line)
+        self._count("InvestigationFailed")
+        if not expected:
+            self._count("InvestigationUnexpectedError")  # a bug, not an outage: worth an alarm
+        if outcome == "retry":
+            self._count("InvestigationRetried")
+        elif outcome == "dead_letter":
+            self._count("InvestigationDeadLettered")
+
     def _investigate(self, job: dict[str, Any]) -> dict[str, Any]:
-        self._investigated = True
+        self._ran = True
         runtime = self._runtime
         assert isinstance(runtime, InvestigatorRuntime)
         request = InvestigationRequest.from_json(str(job["body"]))
+        if self._already_reported(request.request_id):
+            # `#polls` records expire early; this keeps a late resend of a finished request free.
+            return {"already_reported": True}
+        problems = request_problems(request)
+        if problems:
+            # The same on every receive: report it now, before the API key or Fullstory is asked.
+            result = self._finish(
+                request, invalid_request(request, problems, now=datetime.now(UTC)), NOTHING_SPENT
+            )
+            self._log_failure(
+                "queued request cannot be investigated; reported as failed",
+                PayloadError("invalid request", reason="invalid_request"),
+                self._attempt,
+                request_id=request.request_id,
+                outcome="failed_report",
+                problems=problems,  # our words, naming fields, never their values
+            )
+            self._count("InvestigationRequestInvalid")
+            return result
         try:
             client = self._fullstory(runtime).with_deadline(self._deadline)
         except ConfigurationError as missing_key:
             # No key: the report says how to set one; retrying would not help.
             self._count("InvestigatorMisconfigured")
             return self._finish(request, _unconfigured(request, missing_key), NOTHING_SPENT)
+        self._spent = client
         outcome = Investigation(client, runtime.settings.investigation(), deadline=self._deadline).run(
             request
         )
@@ -188,6 +414,19 @@ class InvestigatorApp:
             return {"requeued": True}
         return self._finish(request, outcome, client.usage)
 
+    def _already_reported(self, request_id: str) -> bool:
+        """Whether `request_id#finished` holds a completed record: read through the same persistence
+        layer and key the `_finish_once` guard writes (Powertools names keys after the function)."""
+        runtime = self._runtime
+        assert isinstance(runtime, InvestigatorRuntime)
+        guarded = self._finish_job
+        self._finished_store.configure(runtime.idempotency, f"{guarded.__module__}.{guarded.__qualname__}")
+        try:
+            record = self._finished_store.get_record({"idempotency_key": f"{request_id}#finished"})
+        except IdempotencyItemNotFoundError:
+            return False
+        return record is not None and record.status == "COMPLETED"
+
     def _finish(
         self, request: InvestigationRequest, outcome: Finished, usage: FullstoryUsage
     ) -> dict[str, Any]:
@@ -200,7 +439,8 @@ class InvestigatorApp:
         runtime = self._runtime
         assert isinstance(runtime, InvestigatorRuntime)
         generated_at = datetime.now(UTC)
-        report = build_report(outcome.evidence, usage, generated_at)
+        # Valid JSON and UTF-8 whatever a visitor's page or the queue held, so the report always stores.
+        report: dict[str, Any] = json_safe(build_report(outcome.evidence, usage, generated_at))
         stored = runtime.store.keys_for(report["investigation_id"], report["generated_at"])
         report["artifacts"] = {
             "bucket": stored.bucket,
@@ -264,6 +504,27 @@ class InvestigatorApp:
 
     def _count(self, name: str) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (KeyError, TypeError, ValueError):
+        return 1  # a hand-made event without the attribute: treat it as a first receive
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with lone surrogates replaced (they have no UTF-8 form) and non-finite numbers made null
+    (`NaN` is not JSON): a report, its Markdown, event and Slack text can then always be written."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _unconfigured(request: InvestigationRequest, error: ConfigurationError) -> Finished:

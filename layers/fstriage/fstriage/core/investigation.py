@@ -4,6 +4,10 @@ It asks the Fullstory API (through a port) which sessions were hit, reads their 
 events, digests them and groups the errors. Whatever a key's tier or the plan forbids is reported
 in `notes` instead of failing the whole report. Slow work is bounded: a segment export is polled by
 re-queueing the request with a delay, never by blocking the Lambda.
+
+A request is checked before anything is spent (`core/request_checks.py`): one that could never be
+investigated or reported (an unreadable session ID, a non-finite number, a lone surrogate, a time that
+is not ISO 8601) becomes a `failed` report that says why, without a single Fullstory call.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from fstriage.core.errors import (
     FullstoryNotFound,
 )
 from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
-from fstriage.core.request import Continuation, InvestigationRequest, isoformat, parse_isoformat
+from fstriage.core.request import (
+    Continuation,
+    InvestigationRequest,
+    isoformat,
+    parse_isoformat,
+)
+from fstriage.core.request_checks import presentable, request_problems
 from fstriage.core.session_ids import replay_url
 
 EventSource = Literal["events", "context"]
@@ -170,6 +180,9 @@ class Investigation:
         self._now = now
 
     def run(self, request: InvestigationRequest) -> Finished | Requeue:
+        problems = request_problems(request)
+        if problems:
+            return invalid_request(request, problems, now=self._now())
         evidence = Evidence(request=request)
         try:
             outcome = self._dispatch(request, evidence)
@@ -494,6 +507,37 @@ class Investigation:
     def _require_time(self) -> None:
         if self._deadline() < self._settings.deadline_margin_seconds:
             raise DependencyUnavailable("time", "too little time left in this invocation; redeliver")
+
+
+# -- requests that cannot be investigated ------------------------------------------------------------
+
+
+def invalid_request(request: InvestigationRequest, problems: list[str], *, now: datetime) -> Finished:
+    """The failed report for a request `request_problems` refused: nothing was asked of Fullstory."""
+    evidence = Evidence(request=presentable(request, now=now))
+    evidence.fatal = "invalid_request"
+    evidence.notes.add(
+        "invalid_request",
+        f"The queued request could not be investigated: {'; '.join(problems)}. No Fullstory call was made; "
+        "fix what sent it, or investigate by hand with `fstriage investigate`.",
+        degrades=True,
+    )
+    return Finished(evidence)
+
+
+def retries_exhausted(request: InvestigationRequest, *, attempts: int, cause: str, now: datetime) -> Finished:
+    """The failed report for a request whose last permitted attempt failed too (`cause` must not quote
+    the request: an error's reason or type name)."""
+    evidence = Evidence(request=presentable(request, now=now))
+    evidence.fatal = "retries_exhausted"
+    evidence.notes.add(
+        "retries_exhausted",
+        f"The investigation failed on each of its {attempts} attempts, the last with {cause}, so it is "
+        "reported as failed instead of being tried again. Investigate by hand with `fstriage investigate` "
+        "once the cause is gone; the cost above counts the last attempt only.",
+        degrades=True,
+    )
+    return Finished(evidence)
 
 
 def _short_reason(error: FullstoryError) -> str:
