@@ -431,7 +431,7 @@ def test_poll_records_live_for_the_export_chain_and_reports_for_the_idempotency_
     }
     settings = InvestigatorSettings.from_env(env)
     chain = settings.export_max_polls * settings.export_poll_delay_seconds
-    redeliveries = settings.max_receive_count * investigator_app.QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    redeliveries = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     assert investigator_app.poll_record_expiry(settings) == chain + redeliveries
     assert investigator_app.poll_record_expiry(settings) < settings.idempotency_expiry_seconds
     runtime = investigator_app.InvestigatorRuntime.from_env(env)

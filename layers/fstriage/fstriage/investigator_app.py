@@ -86,8 +86,6 @@ from fstriage.settings import InvestigatorSettings
 METRICS_NAMESPACE = "fstriage"
 TOP_GROUPS_IN_EVENT = 3
 NOTHING_SPENT = FullstoryUsage(calls=0, retries=0, activations=0, downloads=0)
-# template.yaml's QueueVisibilityTimeoutSeconds: how long a failed receive waits to be received again.
-QUEUE_VISIBILITY_TIMEOUT_SECONDS = 720
 REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")  # what the report schema accepts
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _DEFAULT_MAX_RECEIVE_COUNT = 5  # for a misconfigured investigator, which has no settings to read
@@ -100,7 +98,7 @@ def poll_record_expiry(settings: InvestigatorSettings) -> int:
     would let a late redelivery of a link start a second, paid chain (its report still guarded)."""
     investigation = settings.investigation()
     chain = investigation.export_max_polls * investigation.export_poll_delay_seconds
-    slack = settings.max_receive_count * QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    slack = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     return max(1, min(chain + slack, settings.idempotency_expiry_seconds))
 
 

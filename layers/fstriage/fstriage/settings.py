@@ -133,6 +133,7 @@ class InvestigatorSettings:
     slack_webhook_secret_arn: str | None = None
     idempotency_expiry_seconds: int = 7 * 24 * 3600
     max_receive_count: int = 5  # the queue's redrive maxReceiveCount
+    queue_visibility_timeout_seconds: int = 720  # the queue's VisibilityTimeout
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorSettings:
@@ -164,6 +165,9 @@ class InvestigatorSettings:
             export_max_polls=int(number(env, "EXPORT_MAX_POLLS", 20, minimum=1)),
             slack_webhook_secret_arn=optional(env, "SLACK_WEBHOOK_SECRET_ARN"),
             max_receive_count=int(number(env, "MAX_RECEIVE_COUNT", 5, minimum=1)),
+            queue_visibility_timeout_seconds=int(
+                number(env, "QUEUE_VISIBILITY_TIMEOUT_SECONDS", 720, minimum=0)
+            ),
         )
 
     def investigation(self) -> InvestigationSettings:
