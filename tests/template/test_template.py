@@ -910,6 +910,7 @@ def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack
         "METRIC_SEGMENTS",
         "SLACK_WEBHOOK_SECRET_ARN",
         "MAX_RECEIVE_COUNT",
+        "QUEUE_VISIBILITY_TIMEOUT_SECONDS",
         "POWERTOOLS_LOG_LEVEL",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
         "POWERTOOLS_TRACER_CAPTURE_ERROR",

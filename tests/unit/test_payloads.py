@@ -150,3 +150,68 @@ def test_stream_payloads_name_a_session_or_a_user(
 def test_stream_payloads_without_a_usable_subject_are_rejected(document: dict[str, Any]) -> None:
     with pytest.raises(PayloadError):
         interpret_stream_event(document, received_at=RECEIVED, lookback=LOOKBACK)
+
+
+# --- poison input: signed payloads that must be refused with a 4xx, never a 500 -------------------
+
+
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), float("nan"), float("inf"), "NaN", "-Infinity", "1e999"]
+)
+def test_alert_values_that_are_not_finite_numbers_are_refused(value: Any) -> None:
+    with pytest.raises(PayloadError) as raised:
+        interpret(payloads.segment_alert(value=value))
+    assert raised.value.status == 400
+
+
+@pytest.mark.parametrize("event_id", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_ids_are_refused_rather_than_collapsing_into_one_request(event_id: float) -> None:
+    with pytest.raises(PayloadError):
+        interpret(payloads.segment_alert(id=event_id))
+    document = payloads.segment_alert()
+    document["data"]["alertConfig"]["threshold"] = event_id
+    with pytest.raises(PayloadError):
+        interpret(document)
+
+
+@pytest.mark.parametrize(
+    "session_url", ["https://[::1/session/12:34", "https://app\uff03fullstory.com/ui/o/session/12:34"]
+)
+def test_unparseable_session_urls_are_refused(session_url: str) -> None:
+    document = payloads.note_created()
+    document["data"]["sessionUrl"] = session_url
+    with pytest.raises(PayloadError) as raised:
+        interpret(document)
+    assert raised.value.reason == "invalid_session_id"
+    with pytest.raises(PayloadError) as raised:
+        interpret_stream_event({"app_url_session": session_url}, received_at=RECEIVED, lookback=LOOKBACK)
+    assert raised.value.reason == "invalid_session_id"
+
+
+@pytest.mark.parametrize("version", [1, "1"])
+def test_version_1_is_accepted_as_a_number_or_a_string(version: Any) -> None:
+    document = payloads.metric_alert()
+    document["version"] = version
+    assert isinstance(interpret(document), Investigate)
+
+
+def test_a_missing_version_is_read_as_1() -> None:
+    document = payloads.metric_alert()
+    del document["version"]
+    assert isinstance(interpret(document), Investigate)
+
+
+@pytest.mark.parametrize("version", [2, "2", 0, 1.0, True, None, "", "v1", [1], {"major": 1}])
+@pytest.mark.parametrize("event_name", ["segment.trend.alert", "note.created", "test", "segment.created"])
+def test_any_other_version_is_refused(version: Any, event_name: str) -> None:
+    document = {"eventName": event_name, "version": version, "data": {}}
+    with pytest.raises(PayloadError) as raised:
+        interpret(document)
+    assert (raised.value.status, raised.value.reason) == (400, "unsupported_version")
+
+
+def test_timed_says_whether_the_payload_gave_its_own_time() -> None:
+    timed = interpret(payloads.segment_alert())
+    untimed = interpret(payloads.segment_alert(timestamp=None))
+    assert isinstance(timed, Investigate) and isinstance(untimed, Investigate)
+    assert timed.timed and not untimed.timed

@@ -261,3 +261,50 @@ def test_markdown_names_unavailable_events_and_export_fallbacks() -> None:
     assert "(from the segment export)" in markdown
     assert "events unavailable (404 not found)" in markdown
     assert "Anywhere: Activation is off" in markdown
+
+
+@pytest.mark.parametrize("kind", ["segment", "metric", "custom_event", "stream"])
+def test_names_people_typed_are_masked_in_the_headline_notes_and_markdown(kind: str) -> None:
+    """Alert, metric, custom-event and stream names reach the headline (Markdown, Slack, EventBridge)
+    and the notes; a name with an email in it must not carry the address there."""
+    typed = "Pay fails for ada.lovelace@example.com"
+    fake = MemoryFullstory(DATA)
+    if kind == "segment":
+        document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
+        document["data"]["alertConfig"].update(segmentName=typed, segmentUrl=None)
+        request = payloads.request_for(document, received_at=ANCHOR)
+    elif kind == "metric":
+        document = payloads.metric_alert()
+        document["data"]["alertConfig"].update(alertName=typed, metricName=typed)
+        request = payloads.request_for(document, received_at=ANCHOR)  # unmapped: the note quotes the name
+    elif kind == "custom_event":
+        session = DATA.sessions_of(uid="user-002")[0]
+        document = payloads.custom_event()
+        document["data"].update(sessionUrl=DATA.replay_url(session), timestamp=ANCHOR.isoformat(), name=typed)
+        request = payloads.request_for(document, received_at=ANCHOR)
+    else:
+        session = DATA.sessions_of(uid="user-002")[0]
+        document = payloads.stream_session(DATA.replay_url(session), stream_name=typed)
+        request = payloads.request_for(document, received_at=ANCHOR, stream=True)
+
+    report = report_of(investigate(fake, request), fake)
+    markdown = render_markdown(report)
+
+    assert "ada.lovelace@example.com" not in report["headline"]
+    assert "a***@example.com" in report["headline"]
+    assert not any("ada.lovelace@example.com" in note for note in report["notes"])
+    assert "ada.lovelace@example.com" not in markdown, markdown
+    if kind == "metric":
+        assert any("a***@example.com" in note for note in report["notes"])
+
+
+def test_a_uid_that_is_an_email_is_masked_in_the_markdown() -> None:
+    report, _ = ten_noisy_sessions()
+    report["sessions"][0]["user"] = {"uid": "grace.hopper@example.com", "email": None, "display_name": None}
+    report["headline"] = 'Stream "grace.hopper@example.com": no errors'
+    report["notes"] = ["Map the metric 'grace.hopper@example.com' to a segment."]
+
+    markdown = render_markdown(report)
+
+    assert "grace.hopper@example.com" not in markdown
+    assert markdown.count("g***@example.com") == 3

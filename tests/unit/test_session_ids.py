@@ -43,3 +43,25 @@ def test_replay_url() -> None:
         replay_url("https://app.fullstory.com/", "o-TEST-na1", "1:2")
         == "https://app.fullstory.com/ui/o-TEST-na1/session/1:2"
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://[::1/session/12:34",  # unclosed IPv6 host
+        "https://app\uff03fullstory.com/ui/o/session/12:34",  # full-width # (NFKC -> a delimiter)
+        "https://app\u2100.fullstory.com/ui/o/session/12:34",  # a/c sign: NFKC gives a '/'
+        "https://app.fullstory.com%EF%BC%83x/ui/o/session/12:34",  # the same, URL-encoded
+        "//[v1.x/session/1:2",
+    ],
+)
+def test_urls_that_urlsplit_cannot_parse_are_payload_errors(value: str) -> None:
+    with pytest.raises(PayloadError) as raised:
+        normalise_session_id(value)
+    assert raised.value.reason == "invalid_session_id"
+    assert raised.value.status == 400
+
+
+def test_a_trailing_newline_is_not_part_of_an_id() -> None:
+    with pytest.raises(PayloadError):
+        normalise_session_id("5557778531805533:1110765439578976%0A")

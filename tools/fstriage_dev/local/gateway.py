@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ _TEXT_TYPES = (
     "application/x-www-form-urlencoded",
     "application/graphql",
 )
+_METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
 
 
 class FunctionPool:
@@ -146,8 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the webhook logs each request itself."""
 
     def __getattr__(self, name: str) -> Any:
-        # Any method (GET, POST, PATCH, BREW, ...) goes to the function, as on a function URL.
-        if name.startswith("do_") and name[3:].isupper():
+        # Any method token (GET, POST, BREW, post, ...) goes to the function as sent, as on a function
+        # URL: the function decides (the webhook answers 405). http.server has already refused a
+        # request line that is not `METHOD target version`.
+        if name.startswith("do_") and _METHOD_TOKEN.fullmatch(name[3:]):
             return self._forward
         raise AttributeError(name)
 

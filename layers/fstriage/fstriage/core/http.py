@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fstriage.core.errors import PayloadError
+from fstriage.core.errors import PayloadError, RequestRejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,14 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def request_from_function_url_event(event: Mapping[str, Any]) -> HttpRequest:
-    """Read a function URL event. The body is decoded to the exact bytes Fullstory signed."""
+def request_from_function_url_event(event: Any) -> HttpRequest:
+    """Read a function URL event. The body is decoded to the exact bytes Fullstory signed.
+
+    Anything that is not a function URL event (a list, a string, null, fields of the wrong type)
+    raises PayloadError, answered 400, never an AttributeError and a 500.
+    """
+    if not isinstance(event, Mapping):
+        raise PayloadError("the event is not a function URL event", reason="invalid_event")
     context = event.get("requestContext")
     http = context.get("http") if isinstance(context, Mapping) else None
     http = http if isinstance(http, Mapping) else {}
@@ -47,18 +53,53 @@ def request_from_function_url_event(event: Mapping[str, Any]) -> HttpRequest:
     else:
         body = raw_body.encode("utf-8", errors="surrogatepass")
     raw_headers = event.get("headers")
-    headers = (
-        {str(name).lower(): str(value) for name, value in raw_headers.items()}
-        if isinstance(raw_headers, Mapping)
-        else {}
-    )
+    if not isinstance(raw_headers, Mapping | None):
+        raise PayloadError("the event's headers are not an object", reason="invalid_event")
+    headers: dict[str, str] = {}
+    for name, value in (raw_headers or {}).items():
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise PayloadError("the event's headers are not text", reason="invalid_event")
+        headers[name.lower()] = value
+    method = http.get("method") or ""
+    path = event.get("rawPath") or http.get("path") or "/"
+    if not (isinstance(method, str) and isinstance(path, str)):
+        raise PayloadError("the event's method or path is not text", reason="invalid_event")
+    source_ip = http.get("sourceIp")
     return HttpRequest(
-        method=str(http.get("method") or "").upper(),
-        path=str(event.get("rawPath") or http.get("path") or "/"),
+        method=method,  # as sent: methods are case-sensitive, so `post` is not `POST` (a 405)
+        path=path,
         headers=headers,
         body=body,
-        source_ip=str(http.get("sourceIp") or ""),
+        source_ip=source_ip if isinstance(source_ip, str) else "",
     )
+
+
+# Charsets that read as UTF-8: JSON must be UTF-8 on the wire (RFC 8259), and ASCII is a subset.
+_UTF8_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii"})
+JSON_MEDIA_TYPE = "application/json"
+
+
+def json_media_type_ok(content_type: str | None) -> bool:
+    """Whether a Content-Type says JSON we read as UTF-8: `application/json`, with no charset or a
+    UTF-8-compatible one. Any other charset (`utf-16`, `latin-1`) would be misread, so it is refused."""
+    if content_type is None:
+        return False
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8_CHARSETS:
+            return False
+    return True
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """Raise the 415 the webhook answers to anything but `json_media_type_ok`."""
+    if not json_media_type_ok(content_type):
+        raise RequestRejected(
+            "content type must be application/json (UTF-8)", reason="unsupported_media_type", status=415
+        )
 
 
 def function_url_response(response: HttpResponse) -> dict[str, Any]:

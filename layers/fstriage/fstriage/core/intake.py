@@ -34,7 +34,7 @@ from fstriage.core.errors import (
     RequestRejected,
     SignatureError,
 )
-from fstriage.core.http import HttpRequest, HttpResponse
+from fstriage.core.http import HttpRequest, HttpResponse, require_json_media_type
 from fstriage.core.jsonlimits import loads_object
 from fstriage.core.payloads import Acknowledge, Investigate, interpret_stream_event, interpret_system_event
 from fstriage.core.ports import (
@@ -309,11 +309,7 @@ class Intake:
             raise RequestRejected("body is too large", reason="body_too_large", status=413)
 
     def _json_body(self, request: HttpRequest) -> dict[str, Any]:
-        media_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
-            raise RequestRejected(
-                "content type must be application/json", reason="unsupported_media_type", status=415
-            )
+        require_json_media_type(request.header("content-type"))
         return loads_object(request.body, max_depth=self._policy.max_json_depth)
 
     @staticmethod

@@ -1,11 +1,20 @@
-"""Strict JSON decoding for untrusted bodies: UTF-8 only, bounded nesting."""
+"""Strict JSON decoding for untrusted bodies: UTF-8 only, bounded nesting, and nothing that cannot be
+written back as valid JSON or UTF-8 (non-finite numbers, lone surrogates) or read two ways (duplicate
+keys)."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from fstriage.core.errors import PayloadError
+
+# In valid UTF-8 a surrogate can only arrive as a `\uD800`-`\uDFFF` escape, so a body without one
+# (almost every body) skips the walk. A surrogate *pair* also matches; the walk then finds nothing.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_depth(value: Any) -> int:
@@ -23,6 +32,47 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in the document, object keys included, holds a lone surrogate."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise PayloadError(f"{name} is not a JSON number", reason="invalid_json")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: valid JSON syntax, but it would be written back as Infinity
+        raise PayloadError("a JSON number is out of range", reason="invalid_json")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Refused, not "last one wins": two readers of the same signed body could see different values.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise PayloadError("a JSON object repeats a key", reason="duplicate_key")
+    return document
+
+
+# One decoder, built once: json.loads with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(
+    parse_float=_finite_float, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
+)
+
+
 def loads_object(body: bytes, *, max_depth: int) -> dict[str, Any]:
     """Decode a JSON object body, or raise PayloadError with a short reason."""
     try:
@@ -30,7 +80,7 @@ def loads_object(body: bytes, *, max_depth: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8", reason="invalid_encoding") from None
     try:
-        document = json.loads(text)
+        document = _DECODER.decode(text)
     except RecursionError:
         raise PayloadError("JSON is nested too deeply", reason="too_deep") from None
     except ValueError:
@@ -41,4 +91,8 @@ def loads_object(body: bytes, *, max_depth: int) -> dict[str, Any]:
     # the usual small webhook skips the walk after two C-speed counts.
     if text.count("{") + text.count("[") > max_depth and json_depth(document) > max_depth:
         raise PayloadError("JSON is nested too deeply", reason="too_deep")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and has_lone_surrogate(document):
+        raise PayloadError(
+            "a JSON string holds a lone surrogate (not Unicode text)", reason="invalid_unicode"
+        )
     return document

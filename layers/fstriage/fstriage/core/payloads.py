@@ -6,6 +6,7 @@ field-mapped object that the customer designs in Fullstory; we accept the docume
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,9 @@ class Investigate:
     trigger: Trigger
     subject: Subject
     window: Window
+    # Whether the payload itself said when the event happened. Without that (or an event id), the
+    # trigger's identity is its content alone and deduplication falls back to a time window.
+    timed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ def interpret_system_event(
     event_name = document.get("eventName")
     if not isinstance(event_name, str) or not event_name:
         raise PayloadError("eventName must be a non-empty string")
+    # A missing `version` is read as 1: Fullstory sends it, but nothing promises it always will.
+    _check_version(document.get("version", 1))
     data = document.get("data")
     if event_name == "test":
         return Acknowledge(status=200, outcome="test", reason="test_event")
@@ -109,6 +115,7 @@ def interpret_stream_event(
     if subject.is_empty:
         raise PayloadError("stream payload names no session or user", reason="no_subject")
     occurred = _moment(document.get("event_time"), fallback=received_at)
+    timed = occurred is not received_at
     stream = _nested(document, "stream")
     name = _optional_text(document, "stream_name") or _optional_text(stream, "name")
     trigger = Trigger(
@@ -122,7 +129,9 @@ def interpret_stream_event(
             {key: document.get(key) for key in ("event_type", "url", "page_name", "target_text")}
         ),
     )
-    return Investigate(trigger=trigger, subject=subject, window=_window_ending(occurred, lookback))
+    return Investigate(
+        trigger=trigger, subject=subject, window=_window_ending(occurred, lookback), timed=timed
+    )
 
 
 def _alert(
@@ -132,6 +141,7 @@ def _alert(
     if not isinstance(config, dict):
         raise PayloadError("data.alertConfig must be an object")
     occurred = _moment(data.get("timestamp"), fallback=received_at)
+    timed = occurred is not received_at
     duration = _optional_str(config, "duration")
     segment_url = _optional_str(config, "segmentUrl")
     segment_match = _SEGMENT_IN_URL.search(segment_url or "")
@@ -163,7 +173,9 @@ def _alert(
         alert=alert,
     )
     period = _ALERT_PERIODS.get((duration or "").upper(), lookback)
-    return Investigate(trigger=trigger, subject=Subject(), window=_window_ending(occurred, period))
+    return Investigate(
+        trigger=trigger, subject=Subject(), window=_window_ending(occurred, period), timed=timed
+    )
 
 
 def _session_event(
@@ -185,6 +197,7 @@ def _session_event(
             raise PayloadError("data.properties must be an object")
         occurred = _moment(data.get("timestamp"), fallback=received_at)
         text, properties = name, _flat_properties(raw_properties)
+    timed = occurred is not received_at
     trigger = Trigger(
         kind=kind,
         source="system_webhook",
@@ -195,7 +208,17 @@ def _session_event(
         properties=properties,
     )
     subject = Subject(session_ids=(normalise_session_id(session_url),))
-    return Investigate(trigger=trigger, subject=subject, window=_window_ending(occurred, lookback))
+    return Investigate(
+        trigger=trigger, subject=subject, window=_window_ending(occurred, lookback), timed=timed
+    )
+
+
+def _check_version(version: Any) -> None:
+    # Types compared too: `True == 1` in Python, and 1.0 is not what Fullstory sends.
+    if not ((type(version) is int and version == 1) or version == "1"):
+        raise PayloadError(
+            "unsupported payload version (this receiver understands version 1)", reason="unsupported_version"
+        )
 
 
 def _window_ending(end: datetime, period: timedelta) -> Window:
@@ -234,6 +257,9 @@ def _optional_scalar(container: dict[str, Any], key: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise PayloadError(f"{key} must be a string or a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        # str() would make every NaN (and every overflowing number) the same id.
+        raise PayloadError(f"{key} must be a finite number")
     text = str(value)
     if len(text) > MAX_FIELD_CHARS:
         raise PayloadError(f"{key} is longer than {MAX_FIELD_CHARS} characters")
@@ -247,9 +273,12 @@ def _optional_number(container: dict[str, Any], key: str) -> float | None:
     if isinstance(value, bool):
         raise PayloadError(f"{key} must be a number")
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise PayloadError(f"{key} must be a number") from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of hundreds of digits
+        raise PayloadError(f"{key} must be a finite number") from None
+    if not math.isfinite(number):  # "NaN", "1e999": the queued JSON and the report must stay valid JSON
+        raise PayloadError(f"{key} must be a finite number")
+    return number
 
 
 def _moment(value: Any, *, fallback: datetime) -> datetime:

@@ -43,7 +43,8 @@ def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: dateti
         "window": {"start": request.window.start, "end": request.window.end},
         "sessions": sessions,
         "error_groups": [group.to_dict() for group in groups],
-        "notes": evidence.notes.sentences(),
+        # Notes may quote a metric or segment name, and error details: people read them (Markdown, Slack).
+        "notes": [mask_email(note) for note in evidence.notes.sentences()],
         "cost": {"fullstory_calls": usage.calls, "activations": usage.activations},
     }
 
@@ -139,7 +140,9 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
             )
         else:
             text = f"{label}: no errors found in {len(sessions)} sessions"
-    return _clip(text, HEADLINE_CHARS)
+    # The label quotes alert, metric, custom-event and stream names, which anyone may have typed an
+    # email into; the headline goes to the Markdown, Slack and EventBridge.
+    return _clip(mask_email(text), HEADLINE_CHARS)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -147,7 +150,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     cost = report["cost"]
     trigger = report["trigger"]
     lines = [
-        f"# {report['headline']}",
+        f"# {mask_email(report['headline'])}",
         "",
         f"**Status:** {report['status']} · "
         f"**Trigger:** `{trigger['event_name']}` at {trigger['occurred_at']} · "
@@ -175,13 +178,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [line for session in report["sessions"] for line in _session_lines(session)]
     if report["notes"]:
         lines += ["", "## Notes"]
-        lines += [f"- {note}" for note in report["notes"]]
+        lines += [f"- {mask_email(note)}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
 
 
 def _session_lines(session: dict[str, Any]) -> list[str]:
     user = session["user"]
-    who = user["uid"] or (mask_email(user["email"]) if user["email"] else None) or "unidentified user"
+    who = mask_email(user["uid"] or user["email"] or "unidentified user")  # a uid is often an email
     counts: dict[str, int] = {}
     for signal in session["signals"]:
         counts[signal["kind"]] = counts.get(signal["kind"], 0) + signal["count"]

@@ -16,23 +16,28 @@ from urllib.parse import unquote, urlsplit
 from fstriage.core.errors import PayloadError
 
 _ID_PART = r"[A-Za-z0-9_-]{1,64}"
-_API_FORM = re.compile(rf"^({_ID_PART}):({_ID_PART})$")
-_BANG_FORM = re.compile(rf"^(?:{_ID_PART}:)?({_ID_PART})!({_ID_PART})$")
+_API_FORM = re.compile(rf"({_ID_PART}):({_ID_PART})")
+_BANG_FORM = re.compile(rf"(?:{_ID_PART}:)?({_ID_PART})!({_ID_PART})")
 
 
 def normalise_session_id(value: str) -> str:
     """Return `device:session` for any supported form; raise PayloadError otherwise."""
     candidate = unquote(value.strip())
     if "/" in candidate:
-        path = urlsplit(candidate).path.rstrip("/")
+        try:
+            path = urlsplit(candidate).path.rstrip("/")
+        except ValueError:
+            # An unclosed IPv6 host, or a host with characters that NFKC-normalise to URL
+            # delimiters (U+FF03, a full-width number sign): not a replay URL, and never a 500.
+            raise PayloadError("session URL cannot be parsed", reason="invalid_session_id") from None
         marker = path.rfind("/session/")
         if marker < 0:
             raise PayloadError("session URL has no /session/ part", reason="invalid_session_id")
         candidate = path[marker + len("/session/") :]
-    bang = _BANG_FORM.match(candidate)
+    bang = _BANG_FORM.fullmatch(candidate)
     if bang:
         return f"{bang.group(1)}:{bang.group(2)}"
-    api = _API_FORM.match(candidate)
+    api = _API_FORM.fullmatch(candidate)
     if api:
         return f"{api.group(1)}:{api.group(2)}"
     raise PayloadError("not a recognisable Fullstory session ID", reason="invalid_session_id")
