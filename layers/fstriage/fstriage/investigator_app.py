@@ -39,7 +39,6 @@ Idempotency keys and their lifetimes:
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import threading
@@ -76,6 +75,7 @@ from fstriage.core.investigation import (
     invalid_request,
     retries_exhausted,
 )
+from fstriage.core.jsonlimits import json_safe
 from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
@@ -87,7 +87,6 @@ METRICS_NAMESPACE = "fstriage"
 TOP_GROUPS_IN_EVENT = 3
 NOTHING_SPENT = FullstoryUsage(calls=0, retries=0, activations=0, downloads=0)
 REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")  # what the report schema accepts
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _DEFAULT_MAX_RECEIVE_COUNT = 5  # for a misconfigured investigator, which has no settings to read
 
 
@@ -509,20 +508,6 @@ def _receive_count(record: SQSRecord) -> int:
         return max(1, int(record.attributes.approximate_receive_count))
     except (KeyError, TypeError, ValueError):
         return 1  # a hand-made event without the attribute: treat it as a first receive
-
-
-def json_safe(value: Any) -> Any:
-    """`value` with lone surrogates replaced (they have no UTF-8 form) and non-finite numbers made null
-    (`NaN` is not JSON): a report, its Markdown, event and Slack text can then always be written."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {json_safe(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def _unconfigured(request: InvestigationRequest, error: ConfigurationError) -> Finished:

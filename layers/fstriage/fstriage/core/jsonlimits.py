@@ -14,7 +14,8 @@ from fstriage.core.errors import PayloadError
 # In valid UTF-8 a surrogate can only arrive as a `\uD800`-`\uDFFF` escape, so a body without one
 # (almost every body) skips the walk. A surrogate *pair* also matches; the walk then finds nothing.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Any surrogate left in a str is a lone one (json.loads joins pairs): it has no UTF-8 form.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_depth(value: Any) -> int:
@@ -38,7 +39,7 @@ def has_lone_surrogate(value: Any) -> bool:
     while stack:
         node = stack.pop()
         if isinstance(node, str):
-            if _SURROGATE.search(node):
+            if LONE_SURROGATE.search(node):
                 return True
         elif isinstance(node, dict):
             stack.extend(node.keys())
@@ -46,6 +47,25 @@ def has_lone_surrogate(value: Any) -> bool:
         elif isinstance(node, list):
             stack.extend(node)
     return False
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so it can be written as UTF-8."""
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with lone surrogates replaced and non-finite numbers made null (`NaN` is not JSON): a
+    report, its Markdown, event and Slack text can then always be written."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _refuse_constant(name: str) -> Any:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, get_args
 
+from fstriage.core.jsonlimits import LONE_SURROGATE, valid_unicode
 from fstriage.core.request import (
     Alert,
     InvestigationRequest,
@@ -27,8 +28,6 @@ from fstriage.core.request import (
 # The report schema's forms: a report naming anything else would not validate.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-# Any surrogate left in a str is a lone one (json.loads joins pairs): it has no UTF-8 form.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SOURCES: tuple[str, ...] = get_args(TriggerSource)
 MAX_PROBLEMS_NAMED = 5
 
@@ -96,7 +95,7 @@ class _Checks:
             return
         if not isinstance(value, str):
             self.problems.append(f"{path} is not a string")
-        elif _SURROGATE.search(value):
+        elif LONE_SURROGATE.search(value):
             self.problems.append(f"{path} is not valid Unicode (it holds a lone surrogate)")
 
     def moment(self, path: str, value: Any) -> None:
@@ -162,7 +161,7 @@ def _is_time(value: Any) -> bool:
 
 
 def _clean(value: Any) -> str | None:
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
+    return valid_unicode(value) if isinstance(value, str) else None
 
 
 def _finite(value: Any) -> float | None:
