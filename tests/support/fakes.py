@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fstriage.core.deadline import Deadline
 from fstriage.core.errors import DependencyUnavailable, FullstoryError, FullstoryNotFound
 from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
-from fstriage.core.deadline import Deadline
 from fstriage.core.ports import Claim, ClaimResult, SigningKeys
 from fstriage_dev.sandbox import data as synth
 
