@@ -15,7 +15,6 @@ verifier must do with the same event: decode the body and the signature, HMAC-SH
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import base64
 import hashlib
 import hmac
@@ -23,6 +22,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
