@@ -36,11 +36,12 @@ export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e local demo $(RUNTIME_VENV) clean
+.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
 
 help:
 	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
 	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
+	@echo "make reliability - the reliability suite's full profile (about 7 min); figures for docs/reliability.md"
 	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, checkov in .venv-checkov, Lambda runtime in .venv-runtime)"
 	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
 	@echo "make clean  - remove venvs and build output"
@@ -108,7 +109,19 @@ test-e2e: export FSTRIAGE_E2E_REQUIRED := 1
 test-e2e: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(call run_tier,tests/e2e)
 
-test: lint validate build test-unit test-template test-integration test-e2e
+# The reliability suite's fast profile: hostile input in-process, then duplicates, outages, a Fullstory
+# storm and secret canaries through the local stack. A missing tool fails, not skips.
+test-reliability: export FSTRIAGE_E2E_REQUIRED := 1
+test-reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+	$(call run_tier,tests/reliability)
+
+test: lint validate build test-unit test-template test-integration test-e2e test-reliability
+
+# The full profile (10,000 hostile requests, 20 alerts per local-stack row); figures go to docs/reliability.md.
+reliability: export FSTRIAGE_E2E_REQUIRED := 1
+reliability: export FSTRIAGE_RELIABILITY_PROFILE := full
+reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
+	$(call run_tier,tests/reliability -s)
 
 # The whole stack on this machine: make local ARGS="--port 3000"
 local: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced

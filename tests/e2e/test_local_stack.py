@@ -67,6 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         reports_dir=work / "reports",
         log_dir=work / "logs",
         visibility_timeout=VISIBILITY_TIMEOUT,
+        aws_outages=True,  # the proxy counts what the webhook queued (no outage is switched on here)
         function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": str(EXPORT_POLL_DELAY)}},
     )
     with LocalStack(config) as running:
@@ -105,7 +106,7 @@ def fresh_alert(value: int = 57) -> dict[str, Any]:
 
 
 def fresh_note() -> dict[str, Any]:
-    note = copy.deepcopy(NOTE_CREATED)
+    note: dict[str, Any] = json.loads(json.dumps(NOTE_CREATED))
     note["data"]["id"] = f"note-e2e-{uuid.uuid4().hex[:12]}"
     return note
 
@@ -204,17 +205,39 @@ def test_a_forged_delivery_is_refused_with_401_and_queues_nothing(stack: LocalSt
     assert [r.investigation_id for r in stack.reports[before:]] == [marker]
 
 
+def webhook_queued(stack: LocalStack) -> list[str]:
+    """The request_id of every message the webhook queued (each SendMessage moto accepted)."""
+    assert stack.outages is not None
+    return [json.loads(body)["request_id"] for body in stack.outages.sent_messages("WebhookFunction")]
+
+
 def test_a_duplicate_delivery_makes_one_report(stack: LocalStack) -> None:
     alert = fresh_alert(value=61)
     body = json.dumps(alert, separators=(",", ":")).encode()
-    investigation_id = queued(stack, alert)
-    # Fullstory's retry: the same bytes and signature, then the same event signed again later.
-    again = [post(stack.webhook_url, alert, body=body), post(stack.webhook_url, alert)]
+    signed_at = int(time.time())
+    header = sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, signed_at)
+    resigned = sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, signed_at + 1)  # a retry signed a second later
+    assert resigned != header
+    before = len(webhook_queued(stack))
+    status, first, _ = send(
+        stack.webhook_url, body, {"Content-Type": "application/json", "Fullstory-Signature": header}
+    )
+    assert (status, first["status"]) == (202, "queued"), first
+    investigation_id = investigation_id_for(str(first["request_id"]))
+
+    # Fullstory's retries: the same bytes and the same signature header, then the same bytes signed again.
+    again = [
+        send(stack.webhook_url, body, {"Content-Type": "application/json", "Fullstory-Signature": value})
+        for value in (header, resigned)
+    ]
 
     assert [(status, answer["status"]) for status, answer, _ in again] == [(200, "duplicate")] * 2
+    assert [answer["request_id"] for _, answer, _ in again] == [first["request_id"]] * 2
     wait_for_report(stack, investigation_id)
     marker = queued(stack, fresh_note())  # everything queued before it has been worked off
     wait_for_report(stack, marker)
+    queued_ids = webhook_queued(stack)[before:]
+    assert queued_ids.count(first["request_id"]) == 1, queued_ids
     assert len(reports_of(stack, investigation_id)) == 1
     assert sorted(p.name for p in stack.reports_dir.glob(f"{investigation_id}.*")) == [
         f"{investigation_id}.json",

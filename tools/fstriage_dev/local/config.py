@@ -38,6 +38,8 @@ class LocalConfig:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     function_env: dict[str, dict[str, str]] = field(default_factory=dict)  # extra env per function
     investigator_concurrency: int | None = None  # None: the template's MaximumConcurrency
+    webhook_concurrency: int = 1  # webhook instances behind the function URL (concurrent deliveries)
+    aws_outages: bool = False  # route the functions' AWS calls through a switchable proxy (outage.py)
     build: bool = True
     sandbox_seed: int = 7
     sample_anchors: bool = True  # give the sandbox the IDs events/ names

@@ -38,6 +38,7 @@ from fstriage_dev.local.config import (
     find_toolchain,
 )
 from fstriage_dev.local.gateway import FunctionPool, FunctionUrlGateway
+from fstriage_dev.local.outage import AwsOutages
 from fstriage_dev.local.poller import SqsPoller
 from fstriage_dev.local.reports import CollectedReport, ReportCollector
 from fstriage_dev.local.rie import EmulatedFunction, Invocation
@@ -50,6 +51,7 @@ SIGNING_SECRET_SETTING = "SIGNING_SECRET_ARN"  # noqa: S105 -- a setting's name
 API_KEY_SECRET_SETTING = "FULLSTORY_API_KEY_SECRET_ARN"  # noqa: S105 -- a setting's name
 EVENT_BUS_SETTING = "EVENT_BUS_NAME"
 API_URL_SETTING = "FULLSTORY_API_URL"  # deliberately absent from the template: tests and local only
+VISIBILITY_SETTING = "QUEUE_VISIBILITY_TIMEOUT_SECONDS"
 ORG_PARAMETER = "FullstoryOrgId"
 ARCHITECTURE_PARAMETER = "Architecture"
 METRIC_SEGMENTS_PARAMETER = "MetricSegments"
@@ -79,6 +81,8 @@ class LocalStack:
         self._stop = threading.Event()
         self._gateway: FunctionUrlGateway | None = None
         self._moto: MotoServer | None = None
+        # With `aws_outages`: the proxy between the functions and moto (switch outages on and off).
+        self.outages: AwsOutages | None = None
         self.sandbox: FullstorySandbox | None = None
         self.samples: SampleAnchors | None = None
         self.template: Template | None = None
@@ -140,6 +144,8 @@ class LocalStack:
                 anchors=self.samples.anchors if self.samples else None,
             ).start()
         self._moto = MotoServer().start()
+        if config.aws_outages:
+            self.outages = AwsOutages(self._moto.port)
         consumed = {source.queue for name in consumers for source in specs[name].sqs_events}
         bus = str(template.resolve(_setting(specs, EVENT_BUS_SETTING) or "default"))
         self.resources = create_resources(
@@ -154,10 +160,10 @@ class LocalStack:
         )
         self._consumer_queue = sorted(consumed)[0]
         self._dlq = _dead_letter_queue(template, self._consumer_queue)
-        log_dir = (config.log_dir or root / ".local" / "logs").resolve()
+        log_dir = self.log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, spec in specs.items():
-            count = 1
+            count = max(1, config.webhook_concurrency) if name == webhook_id else 1
             if name in consumers:
                 declared = [s.maximum_concurrency for s in spec.sqs_events if s.maximum_concurrency]
                 count = config.investigator_concurrency or (min(declared) if declared else 2)
@@ -222,6 +228,9 @@ class LocalStack:
             poller.join(timeout=10)
         if self._collector is not None:
             self._collector.join(timeout=10)
+        if self.outages is not None:
+            self.outages.stop()
+            self.outages = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -292,7 +301,22 @@ class LocalStack:
             found.append(self._moto.port)
         if self.sandbox is not None and not self._stop.is_set():
             found.append(int(urlsplit(self.sandbox.base_url).port or 0))
+        if self.outages is not None:
+            found.extend(self.outages.ports)
         return found
+
+    @property
+    def log_dir(self) -> Path:
+        return (self.config.log_dir or self.config.root() / ".local" / "logs").resolve()
+
+    def restart(self, function: str) -> None:
+        """Cold-start every instance of `function` (a logical ID): its caches, clients and keys are
+        gone, as after a deploy or a scale-out. Call it while the function is idle."""
+        if function not in self._functions:
+            raise KeyError(f"no function {function}")
+        for instance in self._functions[function].instances:
+            instance.stop()
+            instance.start(timeout=self.config.startup_timeout)
 
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's moto (fake credentials)."""
@@ -372,6 +396,10 @@ class LocalStack:
             values[api_key] = key
         return values
 
+    def _aws_endpoint(self, function: str) -> str:
+        assert self._moto is not None
+        return self.outages.endpoint_for(function) if self.outages is not None else self._moto.endpoint
+
     def _environment(self, template: Template, spec: FunctionSpec, number: int) -> dict[str, str]:
         assert self._moto is not None
         name = f"{self.config.stack_name}-{spec.logical_id}"
@@ -379,7 +407,7 @@ class LocalStack:
             **FAKE_CREDENTIALS,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": self._moto.endpoint,
+            "AWS_ENDPOINT_URL": self._aws_endpoint(spec.logical_id),
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
@@ -391,6 +419,9 @@ class LocalStack:
         environment.update(template.environment(spec))
         if API_KEY_SECRET_SETTING in spec.environment:
             environment[API_URL_SETTING] = self.fullstory_api_url
+        if VISIBILITY_SETTING in spec.environment and self.config.visibility_timeout is not None:
+            # The consumer's idea of its queue's visibility timeout must match the queue made here.
+            environment[VISIBILITY_SETTING] = str(self.config.visibility_timeout)
         environment.update(self.config.function_env.get(spec.logical_id, {}))
         return environment
 

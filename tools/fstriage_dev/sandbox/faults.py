@@ -2,7 +2,9 @@
 
 Change them in-process (`sandbox.faults.update(rate_limit_count=2)`) or out of process with
 `POST /__sandbox/faults` and a JSON object of the same names (`{"reset": true}` first restores the
-defaults). Counters (`rate_limit_count`, `server_error_count`) are consumed one per API call.
+defaults). Counters (`rate_limit_count`, `server_error_count`) are consumed one per API call. Rates
+(`rate_limit_rate`, `server_error_rate`) roll a seeded RNG per API call, 429 first: a storm of 30% is
+e.g. `rate_limit_rate=0.15, server_error_rate=0.15 / 0.85`. `reseed(n)` makes a storm repeatable.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ ROLES = ("ADMIN", "ARCHITECT", "USER", "VIEW_ONLY", "UMBRELLA_MANAGER", "UNKNOWN
 class FaultSettings:
     latency_ms: int = 0  # added before answering (every route but the control route)
     rate_limit_count: int = 0  # the next N API calls answer 429
+    rate_limit_rate: float = 0.0  # ...and this fraction of the others (seeded, so repeatable)
     retry_after: float = 1.0  # the Retry-After header of those 429s, in seconds
     server_error_count: int = 0  # the next N API calls answer `server_error_status`
     server_error_rate: float = 0.0  # ...and this fraction of the others (seeded, so repeatable)
@@ -43,8 +46,9 @@ class FaultSettings:
             raise ValueError(f"error_body must be one of {ERROR_BODIES}")
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
-        if not 0 <= self.server_error_rate <= 1:
-            raise ValueError("server_error_rate must be between 0 and 1")
+        for rate in ("server_error_rate", "rate_limit_rate"):
+            if not 0 <= getattr(self, rate) <= 1:
+                raise ValueError(f"{rate} must be between 0 and 1")
         if not 500 <= self.server_error_status <= 599:
             raise ValueError("server_error_status must be a 5xx status")
         for name in ("latency_ms", "rate_limit_count", "server_error_count", "export_pending_polls"):
@@ -87,6 +91,7 @@ class Faults:
         self._rng = random.Random(seed)  # noqa: S311 - seeded so a fault rate repeats run to run
         self._defaults = self._validated(FaultSettings(), initial)
         self._current = self._defaults
+        self._injected: dict[int, int] = {}  # status -> injected answers so far (never reset)
 
     def snapshot(self) -> FaultSettings:
         with self._lock:
@@ -114,6 +119,19 @@ class Faults:
                 return False
             self._current = dataclasses.replace(self._current, **{counter: left - 1})
             return True
+
+    def count(self, status: int) -> None:
+        with self._lock:
+            self._injected[status] = self._injected.get(status, 0) + 1
+
+    def injected(self) -> dict[int, int]:
+        """How many 429 / 5xx answers were injected, by status, since the sandbox started."""
+        with self._lock:
+            return dict(self._injected)
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._rng.seed(seed)
 
     def roll(self, rate: float) -> bool:
         with self._lock:

@@ -538,18 +538,22 @@ class _Handler(BaseHTTPRequestHandler):
             refused = _auth_refusal(headers, settings, self.path)
             if refused is not None:
                 return refused, drip
-            if injected and sandbox.faults.take("rate_limit_count"):
+            if injected and (
+                sandbox.faults.take("rate_limit_count") or sandbox.faults.roll(settings.rate_limit_rate)
+            ):
                 retry_after = _seconds(settings.retry_after)
                 message = "Too many requests. Client has exceeded the rate limit for this endpoint."
                 reply = _fault_body(
                     settings, 429, message, "too_many_requests", headers=headers, path=self.path
                 )
                 reply.headers["Retry-After"] = retry_after
+                sandbox.faults.count(429)
                 return reply, drip
             if injected and (
                 sandbox.faults.take("server_error_count") or sandbox.faults.roll(settings.server_error_rate)
             ):
                 status = settings.server_error_status
+                sandbox.faults.count(status)
                 message = "Server error was encountered"
                 return _fault_body(
                     settings, status, message, "server_error", headers=headers, path=self.path

@@ -57,6 +57,7 @@ STREAMS_PREFIX = "/streams/"
 RETRY_AFTER_SECONDS = 5
 # How far a sender's clock may run ahead of ours when we judge "signed after our keys were loaded".
 CLOCK_SKEW_SECONDS = 5.0
+WAKE_UP_MARGIN_SECONDS = 0.25
 # Event names are logged: an unknown one is the sender's text, so it is clipped and masked.
 MAX_LOGGED_EVENT_NAME = 80
 # SQS takes at most 256 KiB a message; keep clear of it.
@@ -208,8 +209,9 @@ class Intake:
         if len(message) > MAX_MESSAGE_CHARS:  # ASCII (json escapes the rest), so characters = bytes
             raise RequestRejected("the payload is too large to queue", reason="payload_too_large", status=413)
         lifetime = policy.dedupe_window_seconds if identity.windowed else policy.dedupe_ttl_seconds
-        # The send must be over by then, leaving time to delete the claim if it failed.
-        answer_by = deadline.ends_at - policy.store_call_seconds
+        # The send must be over by then, leaving one call's time to delete the claim if it failed, and
+        # a copy that arrived with this delivery the same time to look the claim up after waiting.
+        answer_by = deadline.ends_at - policy.store_call_seconds - WAKE_UP_MARGIN_SECONDS
         claim = self._ledger.claim(
             identity.key,
             request.request_id,
@@ -240,7 +242,8 @@ class Intake:
         """Another delivery of this trigger is being queued right now. Wait for its answer when our own
         budget allows, then report what it did; otherwise ask the sender to retry."""
         wait = claim.answer_by - self._clock()
-        if not deadline.allows(max(0.0, wait) + self._policy.store_call_seconds):
+        # A sleep overshoots: keep a margin to wake up late and still make the look-up.
+        if not deadline.allows(max(0.0, wait) + self._policy.store_call_seconds + WAKE_UP_MARGIN_SECONDS):
             raise DependencyUnavailable(
                 "delivery", "the same trigger is being queued right now", reason="in_flight", retry_after=wait
             )
