@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import digest_speed, investigation_time, load, webhook_cold, webhook_warm
+from bench import digest_speed, investigation_time, load, session_memory, webhook_cold, webhook_warm
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "webhook_warm": webhook_warm.main,
     "webhook_cold": webhook_cold.main,
     "investigation_time": investigation_time.main,
     "digest_speed": digest_speed.main,
+    "session_memory": session_memory.main,
     "load": load.main,
 }
 # Heavier: the whole local stack (runtime emulator, moto, SQS poller) for ~4 minutes.

@@ -38,8 +38,12 @@ BENCH_ENV: dict[str, str] = {
     "AWS_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_LAMBDA_FUNCTION_NAME": "fstriage-WebhookFunction",
+    # As on Lambda: the X-Ray SDK then takes its Lambda path at import. Elsewhere it builds two extra
+    # botocore clients for sampling rules, a cost no deployed function pays.
+    "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions" / "webhook"),
     "POWERTOOLS_SERVICE_NAME": "fstriage-webhook",
     "POWERTOOLS_METRICS_NAMESPACE": "fstriage",
+    # Imported and created as deployed, but no segment is sent: there is no X-Ray daemon here.
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_DEV": "false",
     "FULLSTORY_ORG_ID": BENCH_ORG_ID,

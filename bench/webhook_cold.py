@@ -81,8 +81,9 @@ def run_child(
     return result
 
 
-# urllib3 checks for IPv6 at import by binding a socket to ::1 port 0: local, no packet is sent.
-_LOOPBACK_PROBE = ("socket.__new__(10, 1, 0)", "socket.bind(('::1', 0))")
+# urllib3 checks for IPv6 at import by binding a socket to ::1 port 0, and the X-Ray SDK opens the UDP
+# socket it would send segments on: local, and no packet is sent (tracing is off here).
+_LOOPBACK_PROBE = ("socket.__new__(10, 1, 0)", "socket.bind(('::1', 0))", "socket.__new__(2, 2, 0)")
 
 
 def check_no_network(directory: str) -> None:

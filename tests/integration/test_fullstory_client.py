@@ -6,7 +6,10 @@ countdowns that only the recorded sleeps move.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,8 +17,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
-from fstriage.adapters.fullstory import FullstoryClient, RetryPolicy
+from fstriage.adapters import fullstory
+from fstriage.adapters.fullstory import ROUTES, FullstoryClient, RetryPolicy, span_name
 from fstriage.core.errors import (
     FullstoryAuthError,
     FullstoryBadRequest,
@@ -640,3 +645,238 @@ def test_a_connection_refused_is_unavailable(make_client: MakeClient, fake_time:
 
     assert refused.value.attempts == 2
     assert len(fake_time.sleeps) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing: one subsegment per HTTP attempt, named by method and path template
+
+
+@dataclass
+class RecordedSpan:
+    name: str
+    annotations: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class SpanSegment(BaseSegment):
+    def __init__(self, span: RecordedSpan) -> None:
+        self.span = span
+
+    def close(self, end_time: int | None = None) -> None:
+        pass
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.span.annotations[key] = value
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        self.span.metadata[key] = value
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        self.span.metadata["exception"] = str(exception)
+
+
+class RecordingProvider(BaseProvider):
+    """A tracer provider that keeps what the client hands it, instead of sending it to X-Ray."""
+
+    def __init__(self) -> None:
+        self.spans: list[RecordedSpan] = []
+
+    @contextlib.contextmanager
+    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Iterator[BaseSegment]:
+        span = RecordedSpan(str(name))
+        self.spans.append(span)
+        yield SpanSegment(span)
+
+    def in_subsegment_async(self, name: Any = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        raise NotImplementedError
+
+    def patch(self, modules: Any) -> None:
+        raise NotImplementedError
+
+    def patch_all(self) -> None:
+        raise NotImplementedError
+
+
+def matches(template: str, request: Any) -> bool:
+    """Whether a span name (`METHOD /path/:placeholder`) describes the request the sandbox saw."""
+    method, path = template.split(" ", 1)
+    if path.startswith(":"):  # the pre-signed download: any URL
+        return bool(request.method == method)
+    pattern = "/".join("[^/]+" if part.startswith(":") else re.escape(part) for part in path.split("/"))
+    return bool(request.method == method and re.fullmatch(pattern, request.path.split("?", 1)[0]))
+
+
+def test_every_call_is_one_subsegment_named_by_its_path_template(
+    make_client: MakeClient, sandbox: FullstorySandbox
+) -> None:
+    provider = RecordingProvider()
+    client = make_client(trace_provider=provider)
+    user = sandbox.data.users[0]
+    session_id = crash_session_id(sandbox)
+    segment = sandbox.data.segment_named(CHECKOUT_ERRORS)
+    sandbox.faults.update(server_error_count=1, path_filter="/events")
+    sandbox.faults.update(export_pending_polls=1)
+
+    client.me()
+    client.sessions(email=user.email)
+    client.sessions(uid=user.uid)
+    client.segments()
+    client.summary(session_id, config_profile=TRIAGE_PROFILE)
+    client.session_events(session_id)  # a 503, then the events
+    client.session_context(session_id)
+    client.export_segment_rows(segment.id, sandbox.data.now - timedelta(days=1), sandbox.data.now)
+
+    requests = sandbox.requests
+    assert [span.name for span in provider.spans] == [
+        "GET /me",
+        "GET /sessions/v2",
+        "GET /sessions/v2",
+        "GET /segments/v1",
+        "GET /v2/sessions/:session_id/summary",
+        "GET /v2/sessions/:session_id/events",
+        "GET /v2/sessions/:session_id/events",
+        "POST /v2/sessions/:session_id/context",
+        "POST /segments/v1/exports",
+        "GET /operations/v1/:operation_id",
+        "GET /operations/v1/:operation_id",
+        "GET /search/v1/exports/:export_id/results",
+        "GET :export_download_url",
+    ]
+    assert len(requests) == len(provider.spans)
+    assert all(matches(span.name, request) for span, request in zip(provider.spans, requests, strict=True))
+    events = [span.annotations for span in provider.spans if span.name.endswith("/events")]
+    assert events == [
+        {"fullstory_operation": "session_events", "attempt": 1, "status": 503},
+        {"fullstory_operation": "session_events", "attempt": 2, "status": 200},
+    ]
+    assert all(
+        set(span.annotations) == {"fullstory_operation", "attempt", "status"} for span in provider.spans
+    )
+    # No value of a request (ID, email, key, token, query) reaches a name, an annotation or metadata.
+    recorded = json.dumps([(s.name, s.annotations, s.metadata) for s in provider.spans])
+    device, _, session = session_id.partition(":")
+    for secret in (API_KEY, user.email, user.uid, device, session, segment.id, TRIAGE_PROFILE, "?", "%3A"):
+        assert secret not in recorded
+
+
+def test_a_transport_failure_is_annotated_with_its_type_only(
+    make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    with FullstorySandbox(seed=1) as gone:
+        base_url = gone.base_url
+    provider = RecordingProvider()
+    client = make_client(base_url=base_url, trace_provider=provider, retry=RetryPolicy(max_attempts=1))
+
+    with pytest.raises(FullstoryUnavailable):
+        client.sessions(email="jane.doe@example.test")
+
+    [span] = provider.spans
+    assert span.name == "GET /sessions/v2"
+    assert span.annotations == {"fullstory_operation": "sessions", "attempt": 1, "error": "ConnectionError"}
+    assert span.metadata == {}  # the exception's text, which names the URL, never reaches the trace
+
+
+def test_every_operation_has_a_template_without_values() -> None:
+    assert set(ROUTES) == {
+        "me",
+        "sessions",
+        "segments",
+        "summary",
+        "session_events",
+        "session_context",
+        "export_start",
+        "operation",
+        "export_results",
+        "export_download",
+    }
+    for operation, name in ROUTES.items():
+        assert span_name(operation) == name
+        # Method, then literal segments or `:placeholders` only; no braces (X-Ray names refuse them).
+        assert re.fullmatch(r"(GET|POST) (/?(:[a-z_]+|[a-z0-9]+))+", name), name
+
+
+def test_tracing_is_off_in_tests_so_no_provider_is_used(client: FullstoryClient) -> None:
+    # tests/conftest.py sets POWERTOOLS_TRACE_DISABLED=1, as the local stack runs with no X-Ray daemon.
+    assert fullstory._function_trace_provider() is None
+    client.me()  # and calls work without one
+
+
+# ---------------------------------------------------------------------------------------------
+# Large answers: one at a time, and over the cap a clear error
+
+
+def test_a_large_answer_waits_until_the_previous_one_is_freed(
+    make_client: MakeClient, sandbox: FullstorySandbox
+) -> None:
+    client = make_client(large_body_bytes=1024)  # every events answer of the sandbox is "large" here
+    first_id, second_id = (s.api_id for s in sandbox.data.sessions[:2])
+    held = client.session_events(first_id)
+    outcome: list[list[dict[str, Any]]] = []
+    reader = threading.Thread(target=lambda: outcome.append(client.session_events(second_id)))
+
+    reader.start()
+    reader.join(timeout=1.0)
+    assert reader.is_alive()  # parked: the first answer's events are still in memory
+    assert held  # used after the wait, so not freed early
+    del held
+    reader.join(timeout=30)
+
+    assert not reader.is_alive()
+    assert outcome[0] == list(sandbox.data.session(second_id).events)  # type: ignore[union-attr]
+    assert sandbox.calls[EVENTS] == 2
+
+
+def test_small_answers_never_wait_for_a_large_one(make_client: MakeClient, sandbox: FullstorySandbox) -> None:
+    client = make_client(large_body_bytes=1024)
+    held = client.session_events(crash_session_id(sandbox))
+
+    client.summary(crash_session_id(sandbox))  # same thread: it would wait forever if it were gated
+    client.session_context(crash_session_id(sandbox))
+    with make_client().with_deadline(None) as other:  # another client has its own slot
+        assert other.session_events(crash_session_id(sandbox)) == held
+
+
+def test_a_large_answer_gives_up_waiting_at_the_deadline(
+    make_client: MakeClient, sandbox: FullstorySandbox, fake_time: FakeTime
+) -> None:
+    client = make_client(large_body_bytes=1024, deadline=fake_time.deadline)  # safety margin 1 s
+    held = client.session_events(crash_session_id(sandbox))
+    fake_time.remaining = 1.2  # 0.2 s left past the safety margin
+
+    with pytest.raises(FullstoryUnavailable, match="no memory for another large answer"):
+        client.session_events(sandbox.data.sessions[1].api_id)
+
+    assert held
+    del held
+    fake_time.remaining = 1000.0
+    assert client.session_events(sandbox.data.sessions[1].api_id)  # the slot came back
+
+
+def test_an_answer_over_the_cap_is_refused_but_its_activation_counted(
+    make_client: MakeClient, sandbox: FullstorySandbox
+) -> None:
+    client = make_client(max_body_bytes=4096)
+    session_id = crash_session_id(sandbox)
+    assert len(json.dumps(sandbox.data.session(session_id).events)) > 4096  # type: ignore[union-attr]
+
+    with pytest.raises(FullstoryError) as refused:
+        client.session_events(session_id)
+
+    assert refused.value.code == "response_too_large"
+    assert refused.value.status == 200
+    assert not refused.value.retryable
+    assert refused.value.message == "session_events: the answer is larger than the client's 4,096 bytes cap"
+    assert (client.usage.calls, client.usage.activations) == (1, 1)  # served, so spent
+    assert client.summary(session_id).text  # the pool is still usable

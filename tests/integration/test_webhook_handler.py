@@ -51,7 +51,7 @@ class Stack:
         aws.client.cache_clear()
         secrets = aws.client("secretsmanager")
         secrets.meta.events.register(
-            "before-call.secrets-manager.GetSecretValue",
+            "before-parameter-build.secrets-manager.GetSecretValue",
             lambda params, **_: self.secret_reads.append(params.get("VersionStage", "")),
         )
         return import_entry_point(ROOT / "functions/webhook/app.py", WEBHOOK_SERVICE, self.loaded)
@@ -173,8 +173,13 @@ def test_both_secret_versions_work_during_rotation(stack: Stack, monkeypatch: py
     )
     handler = stack.load_handler(monkeypatch)
     old_body, new_body = payloads.encode(payloads.note_created()), payloads.encode(payloads.metric_alert())
-    assert invoke(handler, old_body, signature=signed(old_body, TEST_SIGNING_SECRET))["statusCode"] == 202
     assert invoke(handler, new_body, signature=signed(new_body, "rotated-secret"))["statusCode"] == 202
+    assert stack.secret_reads == ["AWSCURRENT"]  # a cold start reads one version: one call fewer
+    assert invoke(handler, old_body, signature=signed(old_body, TEST_SIGNING_SECRET))["statusCode"] == 202
+    assert stack.secret_reads == ["AWSCURRENT", "AWSCURRENT", "AWSPREVIOUS"]  # the old one, once needed
+    later = payloads.encode(payloads.segment_alert())
+    assert invoke(handler, later, signature=signed(later, TEST_SIGNING_SECRET))["statusCode"] == 202
+    assert len(stack.secret_reads) == 3  # from the cache, both versions now
 
 
 def test_rotation_after_cold_start_is_picked_up_and_refreshes_are_rate_limited(

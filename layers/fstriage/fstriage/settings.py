@@ -37,6 +37,8 @@ def number(env: Mapping[str, str], name: str, default: float, *, minimum: float 
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
+    """The webhook function's settings (its environment, as the template sets it)."""
+
     org_id: str
     signing_secret_arn: str
     queue_url: str
@@ -113,6 +115,8 @@ def json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class InvestigatorSettings:
+    """The investigator function's settings (its environment, as the template sets it)."""
+
     org_id: str
     api_key_secret_arn: str
     reports_bucket: str

@@ -415,6 +415,8 @@ class LocalStack:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{number:032x}",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            # No X-Ray daemon here: with tracing on, the SDK would log plain-text "discarded" lines.
+            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         environment.update(template.environment(spec))
         if API_KEY_SECRET_SETTING in spec.environment:

@@ -4,29 +4,36 @@ Every call goes through one `requests.Session` (a pooled adapter, shared by a sm
 one shared `RateLimiter`, and one retry loop. The loop honours `Retry-After`, backs off with jitter,
 and never sleeps past the caller's deadline: it raises instead, so the SQS item is reported failed
 and redelivered. Facts and shapes: research/fullstory-api.md.
+
+Observability: every line goes through a Powertools child logger of the investigator's service logger
+(JSON, with the keys the investigator appends), and every HTTP attempt is one trace subsegment named by
+method and path template only. Memory: at most one large events answer is held at a time (see
+`_LargeBodies`), so concurrent sessions near the size cap fit the function.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
-import logging
 import math
 import random
 import re
 import threading
 import time
+import weakref
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
+from aws_lambda_powertools import Logger
 from requests.adapters import HTTPAdapter
 
 from fstriage.core.errors import (
@@ -54,6 +61,9 @@ from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.redact import mask_email
 from fstriage.core.session_ids import normalise_session_id, replay_url
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.tracing.base import BaseProvider
+
 # The result types are pure and live in core, so the investigation can use them without us.
 __all__ = [
     "CONTEXT_SIGNAL_TYPES",
@@ -71,9 +81,14 @@ __all__ = [
     "app_base_url",
     "deadline_from_lambda_context",
     "resolve_region",
+    "span_name",
 ]
 
-logger = logging.getLogger(__name__)
+# The investigator is this client's one Lambda caller. As a child of its service logger, every line is
+# that logger's JSON, with the keys it appends (investigation_id, request_id). Elsewhere (CLI, tests)
+# the records go up to the root logger like any library's.
+LOG_SERVICE: Final = "fstriage-investigator"
+logger = Logger(service=LOG_SERVICE, child=True)
 
 INTEGRATION_SOURCE: Final = "fstriage"
 REGIONS: Final[Mapping[str, tuple[str, str]]] = {
@@ -111,7 +126,24 @@ EXPORT_FIELDS: Final[tuple[str, ...]] = (
 )
 ExportFormat = Literal["FORMAT_NDJSON", "FORMAT_JSON"]
 
+# Trace subsegment names: method and path template, never a session ID, key or query value. The
+# placeholders are `:name`, since X-Ray names may hold `:` and `/` but not braces.
+ROUTES: Final[Mapping[str, str]] = {
+    "me": "GET /me",
+    "sessions": "GET /sessions/v2",
+    "segments": "GET /segments/v1",
+    "summary": "GET /v2/sessions/:session_id/summary",
+    "session_events": "GET /v2/sessions/:session_id/events",
+    "session_context": "POST /v2/sessions/:session_id/context",
+    "export_start": "POST /segments/v1/exports",
+    "operation": "GET /operations/v1/:operation_id",
+    "export_results": "GET /search/v1/exports/:export_id/results",
+    "export_download": "GET :export_download_url",
+}
+
 _GZIP_MAGIC = b"\x1f\x8b"
+# The longest a call waits for a large-answer slot when it has no deadline of its own.
+_LARGE_BODY_WAIT: Final = 300.0
 _TAG = re.compile(r"<[^<>]*>")  # no nested `<`: linear on a page of `<<<<`
 _SPACE = re.compile(r"\s+")
 
@@ -211,6 +243,107 @@ class _SlowBody(Exception):
     """The body kept trickling past the read budget."""
 
 
+class _Answer(NamedTuple):
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing
+
+
+def span_name(operation: str) -> str:
+    """The trace subsegment name of an operation's HTTP call (a template: no ID, key or query value)."""
+    return ROUTES[operation]
+
+
+_tracing_lock = threading.Lock()
+_tracing: list[BaseProvider | None] = []  # resolved once per process
+
+
+def _function_trace_provider() -> BaseProvider | None:
+    """The function's Powertools tracer provider, or None when tracing is off (tests, CLI, local)."""
+    with _tracing_lock:
+        if not _tracing:
+            from aws_lambda_powertools import Tracer  # noqa: PLC0415 (only once a call is made)
+
+            # Powertools shares one Tracer configuration per process. auto_patch=False: a Tracer made
+            # with the defaults patches every library, requests included, whose subsegments would
+            # record each URL (session IDs; the Slack webhook's secret path). The function's own
+            # Tracer has patched botocore already.
+            tracer = Tracer(auto_patch=False)
+            _tracing.append(None if tracer.disabled else tracer.provider)
+        return _tracing[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: large answers one at a time
+
+
+class _LargeBodies:
+    """Slots for answers larger than `threshold` bytes, shared by a client and its views.
+
+    Reading and parsing an events answer holds about 4.5x its size, and the investigator reads
+    FETCH_CONCURRENCY (4) sessions at once in 512 MB: four answers near the 32 MiB cap peaked at
+    603 MB (`python -m bench.session_memory`), and an out-of-memory kill is retried five times,
+    paying Activations each time. So an answer that grows past `threshold` first takes a slot, and
+    keeps it until its parsed events are freed (the caller digests them in between): 248 MB. Smaller
+    answers never wait. The bound holds whatever the concurrency, which sizing the function would not
+    (and sizing pays for the rare case on every invocation); a streaming parse would need a second
+    JSON parser in the layer. A holder waits for nothing, so waiters cannot deadlock; a caller that
+    keeps one large list and asks for another waits until its deadline, then gets FullstoryUnavailable.
+    """
+
+    def __init__(self, threshold: int, slots: int) -> None:
+        if slots < 1:
+            raise ConfigurationError("large_bodies_at_once must be at least 1")
+        self.threshold = threshold
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def take(self, wait: float) -> bool:
+        return self._slots.acquire(timeout=max(0.0, wait))
+
+    def give_back(self) -> None:
+        self._slots.release()
+
+
+class _Lease:
+    """One call's claim on a large-answer slot: taken once its answer outgrows the threshold."""
+
+    def __init__(self, slots: _LargeBodies, wait: Callable[[], float]) -> None:
+        self._slots = slots
+        self._wait = wait
+        self._lock = threading.Lock()
+        self._held = False
+
+    def need(self, size: int, operation: str) -> None:
+        """Block until a slot is free when `size` is past the threshold; raise at the deadline."""
+        if self._held or size <= self._slots.threshold:
+            return
+        if not self._slots.take(self._wait()):
+            raise FullstoryUnavailable(
+                f"{operation}: no memory for another large answer before the deadline", attempts=1
+            )
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.give_back()
+
+    def release_when_freed(self, owner: object) -> None:
+        """Keep the slot until `owner` (the parsed events) is garbage: that is when the memory goes."""
+        with self._lock:
+            if self._held:
+                weakref.finalize(owner, self.release)
+
+
+class _Events(list[dict[str, Any]]):
+    """A plain list of events that can carry a weak reference (for `_Lease.release_when_freed`)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # The client
 
@@ -239,8 +372,11 @@ class FullstoryClient:
         jitter: Callable[[], float] = random.random,
         max_pages: int = 50,
         max_body_bytes: int = 32 * 1024 * 1024,
+        large_body_bytes: int = 4 * 1024 * 1024,
+        large_bodies_at_once: int = 1,
         pool_size: int = 8,
         session: requests.Session | None = None,
+        trace_provider: BaseProvider | None = None,
     ) -> None:
         key = api_key.strip().removeprefix("Basic ").strip()
         # The key goes into a header: refuse anything that could split or fold it.
@@ -263,8 +399,10 @@ class FullstoryClient:
         self._clock: Callable[[], float] = time.monotonic
         self._max_pages = max_pages
         self._max_body_bytes = max_body_bytes
+        self._large_bodies = _LargeBodies(large_body_bytes, large_bodies_at_once)
         self._session = session or _new_session(pool_size)
         self._usage = _UsageCounter()
+        self._trace_provider = trace_provider
 
     def __repr__(self) -> str:
         return f"FullstoryClient(base_url={self.base_url!r})"  # never the key
@@ -394,11 +532,23 @@ class FullstoryClient:
         )
 
     def session_events(self, session_id: str) -> list[dict[str, Any]]:
-        """`GET /v2/sessions/{id}/events`: raw events (costs 1 Activation)."""
+        """`GET /v2/sessions/{id}/events`: raw events (costs 1 Activation).
+
+        An answer past `large_body_bytes` waits for a free slot (see `_LargeBodies`) and keeps it
+        until the returned list is garbage, so drop the list once it is digested.
+        """
         path = f"/v2/sessions/{_session_segment(session_id)}/events"
-        body = self._call("GET", path, operation="session_events", activations=1)
-        events = body if isinstance(body, list) else _object(body).get("events")
-        return [event for event in _list(events) if isinstance(event, dict)]
+        lease = _Lease(self._large_bodies, lambda: min(self._remaining(), _LARGE_BODY_WAIT))
+        try:
+            body = self._call("GET", path, operation="session_events", activations=1, lease=lease)
+            events = body if isinstance(body, list) else _object(body).get("events")
+            del body
+            kept = _Events(_dicts(_list(events)))
+        except BaseException:
+            lease.release()
+            raise
+        lease.release_when_freed(kept)
+        return kept
 
     def session_context(
         self, session_id: str, include_types: Sequence[str] = CONTEXT_SIGNAL_TYPES
@@ -544,6 +694,7 @@ class FullstoryClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
         activations: int = 0,
+        lease: _Lease | None = None,
     ) -> Any:
         headers = {
             "Authorization": f"Basic {self._key}",
@@ -559,9 +710,14 @@ class FullstoryClient:
             params=params,
             json_body=json_body,
             activations=activations,
+            lease=lease,
         )
+        if not raw or raw.isspace():
+            return {}
         try:
-            return json.loads(raw) if raw.strip() else {}
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads(bytes) does
+            del raw  # a large answer is held once while it is parsed, as text, not twice
+            return json.loads(text)
         except ValueError:
             raise FullstoryError(f"{operation}: the answer is not JSON", code="bad_response") from None
 
@@ -576,6 +732,7 @@ class FullstoryClient:
         json_body: Any = None,
         activations: int = 0,
         download: bool = False,
+        lease: _Lease | None = None,
     ) -> bytes:
         attempt = 0
         while True:
@@ -592,42 +749,112 @@ class FullstoryClient:
                         f"{operation}: the rate limiter's wait runs past the deadline", attempts=attempt - 1
                     )
                 budget = self._remaining()
-            timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
             self._usage.call(operation, download=download, retry=attempt > 1)
-            try:
-                response = self._session.request(
+
+            def one_call(budget: float = budget) -> _Answer:
+                return self._request(
                     method,
                     url,
+                    headers=headers,
+                    operation=operation,
                     params=params,
-                    json=json_body,
-                    headers=dict(headers),
-                    timeout=timeout,
-                    stream=True,
-                    allow_redirects=False,  # a pre-signed download is served directly; never follow elsewhere
+                    json_body=json_body,
+                    budget=budget,
+                    download=download,
+                    lease=lease,
+                    activations=activations,
                 )
-                try:
-                    status = response.status_code
-                    body_budget = self._download_timeout if download else self._read_timeout
-                    body = self._read_body(response, min(body_budget, budget), operation)
-                except BaseException:
-                    response.close()  # drops a half-read connection instead of reusing it
-                    raise
-                # Read to the end: the connection goes back to the pool for the next call.
-                response.raw.release_conn()
+
+            try:
+                answer = self._traced(operation, attempt, one_call)
             except (*_TRANSPORT_ERRORS, _SlowBody) as exc:
                 # The exception text can hold the URL (and an email in the query): keep only its type.
                 failure: FullstoryError = FullstoryUnavailable(
                     f"{operation}: {type(exc).__name__} talking to Fullstory", attempts=attempt
                 )
             else:
-                if 200 <= status < 300:
+                if 200 <= answer.status < 300:
                     if activations:
                         self._usage.spend(activations)
-                    return body
-                failure = self._error_for(status, response.headers, body, operation)
+                    return answer.body
+                failure = self._error_for(answer.status, answer.headers, answer.body, operation)
                 if not failure.retryable:
                     raise failure
+            if lease is not None:
+                lease.release()  # nothing large is held while this call backs off
             self._before_retry(failure, attempt, operation)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        operation: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        budget: float,
+        download: bool,
+        lease: _Lease | None,
+        activations: int,
+    ) -> _Answer:
+        """One HTTP attempt, its body read to the end (or the connection dropped)."""
+        timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
+        response = self._session.request(
+            method,
+            url,
+            params=params,
+            json=json_body,
+            headers=dict(headers),
+            timeout=timeout,
+            stream=True,
+            allow_redirects=False,  # a pre-signed download is served directly; never follow elsewhere
+        )
+        try:
+            status = response.status_code
+            body_budget = self._download_timeout if download else self._read_timeout
+            try:
+                body = self._read_body(response, min(body_budget, budget), operation, lease)
+            except FullstoryError as refused:
+                if refused.code == "response_too_large" and 200 <= status < 300:
+                    refused.status = status
+                    if activations:
+                        self._usage.spend(activations)  # Fullstory served it: the Activation is spent
+                raise
+        except BaseException:
+            response.close()  # drops a half-read connection instead of reusing it
+            raise
+        # Read to the end: the connection goes back to the pool for the next call.
+        response.raw.release_conn()
+        return _Answer(status, response.headers, body)
+
+    def _traced(self, operation: str, attempt: int, call: Callable[[], _Answer]) -> _Answer:
+        """`call` inside one trace subsegment, when the function traces; annotations hold no PII."""
+        provider = self._trace_provider or _function_trace_provider()
+        if provider is None:
+            return call()
+        with provider.in_subsegment(name=span_name(operation)) as subsegment:
+            annotate = subsegment.put_annotation
+            annotate(key="fullstory_operation", value=operation)
+            annotate(key="attempt", value=_number(attempt))
+            outcome: _Answer | BaseException
+            try:
+                answer = call()
+            except BaseException as exc:
+                # Re-raised below, outside the subsegment, which would otherwise record the exception's
+                # text: that can hold the URL, and so a query value. The type alone is kept.
+                annotate(key="error", value=type(exc).__name__)
+                outcome = exc
+            else:
+                annotate(key="status", value=_number(answer.status))
+                # X-Ray's error (4xx), throttle (429) and fault (5xx) flags, when the provider has them.
+                flag_status = getattr(subsegment, "apply_status_code", None)
+                if callable(flag_status):
+                    flag_status(answer.status)
+                outcome = answer
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _before_retry(self, failure: FullstoryError, attempt: int, operation: str) -> None:
         """Sleep before the next attempt, or raise when attempts, Retry-After or the deadline say stop."""
@@ -659,29 +886,49 @@ class FullstoryClient:
         )
         self._sleep(delay)
 
-    def _read_body(self, response: requests.Response, budget: float, operation: str) -> bytes:
+    def _read_body(
+        self, response: requests.Response, budget: float, operation: str, lease: _Lease | None = None
+    ) -> bytes:
         """Read the body in whatever pieces arrive, within `budget` seconds and the size cap.
 
         The read timeout is per socket read, so a server dripping bytes would never trip it;
-        `read1` returns what has arrived, so the clock is checked as the body trickles in.
+        `read1` returns what has arrived, so the clock is checked as the body trickles in. A wait
+        for a large-answer slot (`lease`) is not counted against the budget.
         """
         started = self._clock()
-        chunks: list[bytes] = []
+        declared = _content_length(response.headers)
+        if declared is not None and declared > self._max_body_bytes:
+            raise self._too_large(operation)  # refused before a byte of it is read
+        if lease is not None and declared is not None:
+            waiting = self._clock()
+            lease.need(declared, operation)
+            started += self._clock() - waiting
+        # BytesIO.getvalue() hands over its buffer without a copy: no second copy of a large body.
+        buffer = io.BytesIO()
         size = 0
         # urllib3 >= 2.3 has read1; an older one (say, bundled elsewhere) still works, less finely.
         read = getattr(response.raw, "read1", None) or response.raw.read
         while True:
             chunk = read(64 * 1024, decode_content=True)
             if not chunk:
-                return b"".join(chunks)
+                return buffer.getvalue()
             size += len(chunk)
             if size > self._max_body_bytes:
-                raise FullstoryError(
-                    f"{operation}: answer larger than {self._max_body_bytes} bytes", code="response_too_large"
-                )
-            chunks.append(chunk)
+                raise self._too_large(operation)
+            if lease is not None:
+                waiting = self._clock()
+                lease.need(size, operation)
+                started += self._clock() - waiting
+            buffer.write(chunk)
             if self._clock() - started > budget:
                 raise _SlowBody
+
+    def _too_large(self, operation: str) -> FullstoryError:
+        cap = self._max_body_bytes
+        size = f"{cap // 2**20} MiB" if cap % 2**20 == 0 else f"{cap:,} bytes"
+        return FullstoryError(
+            f"{operation}: the answer is larger than the client's {size} cap", code="response_too_large"
+        )
 
     def _error_for(
         self, status: int, headers: Mapping[str, str], body: bytes, operation: str
@@ -720,6 +967,22 @@ def _new_session(pool_size: int) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def _number(value: int) -> Any:
+    return value  # an int is a `numbers.Number`, which the annotation signature names but mypy cannot see
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    try:
+        length = int(headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def _dicts(items: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    return (item for item in items if isinstance(item, dict))
 
 
 def _session_segment(session_id: str) -> str:

@@ -25,7 +25,12 @@ _CONFIGURATION_CODES = {
 
 
 class SecretsManagerSigningKeys:
-    """The secret is JSON: `{"signing_secret": "...", "stream_token": "..."}` (stream_token optional)."""
+    """The secret is JSON: `{"signing_secret": "...", "stream_token": "..."}` (stream_token optional).
+
+    A cold start reads AWSCURRENT only: one call fewer before the first answer. The first delivery
+    that matches neither it nor the cache forces a refresh, which reads AWSPREVIOUS too, and from then
+    on every load of this container does, so a rotation in progress keeps verifying old signatures.
+    """
 
     def __init__(
         self,
@@ -38,6 +43,7 @@ class SecretsManagerSigningKeys:
     ) -> None:
         self._secret_id = secret_id
         self._client = client
+        self._with_previous = False
         extra = {"clock": clock} if clock else {}
         self._cache = CachedValue(
             self._load, ttl_seconds=cache_seconds, min_refresh_seconds=min_refresh_seconds, **extra
@@ -47,6 +53,7 @@ class SecretsManagerSigningKeys:
         return self._cache.get(deadline)
 
     def refreshed(self, deadline: Deadline | None = None) -> SigningKeys | None:
+        self._with_previous = True
         return self._cache.force(deadline)
 
     def _load(self, deadline: Deadline | None) -> SigningKeys:
@@ -55,7 +62,7 @@ class SecretsManagerSigningKeys:
         if current is None:
             raise ConfigurationError("the signing secret has no AWSCURRENT value")
         versions = [current]
-        previous = self._read("AWSPREVIOUS", deadline)
+        previous = self._read("AWSPREVIOUS", deadline) if self._with_previous else None
         if previous is not None:
             versions.append(previous)
         signing = tuple(value for value in (_field(v, "signing_secret") for v in versions) if value)

@@ -14,6 +14,8 @@ from fstriage.core.errors import PayloadError, RequestRejected
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
+    """A request as the function URL delivered it; `body` holds the exact bytes that were signed."""
+
     method: str
     path: str
     headers: Mapping[str, str]  # lower-case names
@@ -26,6 +28,8 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
+    """An answer: a status, a small JSON body and extra headers."""
+
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)

@@ -74,6 +74,8 @@ def parse_networks(spec: str) -> tuple[IpNetwork, ...]:
 
 @dataclass(frozen=True, slots=True)
 class IntakePolicy:
+    """The webhook's limits and settings, read once per cold start."""
+
     org_id: str
     tolerance_seconds: float = 300.0
     max_body_bytes: int = 1_048_576

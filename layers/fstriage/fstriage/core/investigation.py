@@ -601,6 +601,13 @@ def _events_problem(error: FullstoryError) -> tuple[str, str, bool]:
             + " Console errors, exceptions, failed requests and frustrated clicks are missing there.",
             True,
         )
+    if error.code == "response_too_large":
+        return (
+            "events_too_large",
+            f"Session events were too large to read for {{n}} session{{s}} ({_api_words(error)}); the "
+            "rest of the report stands without them. Open the replay to see that session's errors.",
+            True,
+        )
     if isinstance(error, FullstoryNotFound):
         return (
             "events_missing",

@@ -37,6 +37,8 @@ _ACKNOWLEDGED_EVENTS = {"segment.created"}
 
 @dataclass(frozen=True, slots=True)
 class Investigate:
+    """A payload worth investigating: what happened, about whom, over which window."""
+
     trigger: Trigger
     subject: Subject
     window: Window

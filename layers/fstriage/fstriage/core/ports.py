@@ -40,6 +40,8 @@ class Claim(Enum):
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
+    """What the ledger said to a claim on a trigger identity."""
+
     outcome: Claim
     request_id: str  # ours when CLAIMED; the first claimant's otherwise
     answer_by: float = 0.0  # when the first claimant will have queued its message or released the claim

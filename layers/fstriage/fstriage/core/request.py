@@ -31,6 +31,8 @@ def parse_isoformat(value: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """What a segment or metric alert said: its name, threshold, value and links."""
+
     name: str | None = None
     description: str | None = None
     url: str | None = None
@@ -48,6 +50,8 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
+    """What started an investigation, as the webhook read it."""
+
     kind: TriggerKind
     source: TriggerSource
     event_name: str
@@ -61,6 +65,8 @@ class Trigger:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
+    """Whom to investigate: named sessions, a user (uid or email), or nobody yet (an alert)."""
+
     session_ids: tuple[str, ...] = ()
     uid: str | None = None
     email: str | None = None
@@ -72,12 +78,16 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class Window:
+    """The time range the investigation looks at, ISO 8601 in UTC."""
+
     start: str
     end: str
 
 
 @dataclass(frozen=True, slots=True)
 class Origin:
+    """Where the request came from: the org, the trigger identity and when it was received."""
+
     org_id: str
     delivery_key: str
     received_at: str

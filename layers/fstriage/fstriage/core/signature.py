@@ -26,6 +26,8 @@ _MILLISECONDS_THRESHOLD = 100_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class SignatureHeader:
+    """The parts of a `Fullstory-Signature` header."""
+
     org_id: str
     timestamp: str
     digest: bytes
