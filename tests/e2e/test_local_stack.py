@@ -32,8 +32,8 @@ from fstriage_dev.events import (
     TEST_SIGNING_SECRET,
 )
 from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack, LocalStackError
-from fstriage_dev.local.config import find_project_dir, find_toolchain
 from fstriage_dev.local.rie import session_members
+from tests.support.local_stack import require_local_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -46,21 +46,9 @@ EXPORT_POLL_DELAY = 1  # the template's investigator re-polls a pending export a
 REPORT_TIMEOUT = 60.0
 
 
-def _tools_missing() -> str | None:
-    try:
-        find_toolchain(find_project_dir(), need_build=True)
-    except LocalStackError as error:
-        return str(error)
-    return None
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    missing = _tools_missing()
-    if missing:
-        if os.environ.get("FSTRIAGE_E2E_REQUIRED"):
-            pytest.fail(f"the local stack cannot run: {missing}")
-        pytest.skip(f"the local stack cannot run: {missing}")
+    require_local_stack()
     work = tmp_path_factory.mktemp("local-stack")
     config = LocalConfig(
         port=0,

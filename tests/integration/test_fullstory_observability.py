@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,13 +22,8 @@ from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.report import investigation_id_for
 from fstriage.core.request import (
     InvestigationRequest,
-    Origin,
-    Subject,
-    Trigger,
-    Window,
-    build_request,
-    isoformat,
 )
+from fstriage_dev.ops import manual_request
 from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
 from tests.support.aws import (
     ACCOUNT_ID,
@@ -55,16 +50,10 @@ def sandbox(running_sandbox: FullstorySandbox) -> FullstorySandbox:
     return running_sandbox
 
 
-def manual_request(sessions: list[SandboxSession], org_id: str) -> InvestigationRequest:
-    return build_request(
-        trigger=Trigger(
-            kind="manual", source="cli", event_name="manual", event_id=None, occurred_at=isoformat(ANCHOR)
-        ),
-        subject=Subject(session_ids=tuple(session.api_id for session in sessions)),
-        window=Window(start=isoformat(ANCHOR - timedelta(days=8)), end=isoformat(ANCHOR)),
-        origin=Origin(
-            org_id=org_id, delivery_key="test-fullstory-observability", received_at=isoformat(ANCHOR)
-        ),
+def investigate_sessions(sessions: list[SandboxSession], org_id: str) -> InvestigationRequest:
+    """The CLI's own manual request (`fstriage investigate --session`), over the sandbox's 8 days."""
+    return manual_request(
+        org_id=org_id, session_ids=[session.api_id for session in sessions], window_hours=8 * 24, now=ANCHOR
     )
 
 
@@ -84,7 +73,7 @@ def test_a_client_log_line_is_json_with_the_investigation_keys(
     # The events call is answered 503 once: the client retries it from a worker thread and logs that.
     sandbox.faults.update(server_error_count=1, path_filter="/events")
     session = sandbox.data.sessions_of(uid="user-001")[0]
-    request = manual_request([session], sandbox.data.org_id)
+    request = investigate_sessions([session], sandbox.data.org_id)
     with investigator_stack(monkeypatch) as stack:
         module = stack.load_investigator_handler(
             monkeypatch,
@@ -134,7 +123,7 @@ def test_a_session_over_the_cap_is_a_note_not_a_failed_report(sandbox: Fullstory
     investigation = Investigation(client, InvestigationSettings(org_id=sandbox.data.org_id, max_sessions=2))
 
     with client:
-        outcome = investigation.run(manual_request([large, small], sandbox.data.org_id))
+        outcome = investigation.run(investigate_sessions([large, small], sandbox.data.org_id))
 
     assert isinstance(outcome, Finished)
     evidence = outcome.evidence

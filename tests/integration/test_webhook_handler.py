@@ -371,3 +371,22 @@ def test_an_unexpected_failure_is_a_logged_500_never_a_crash(
     assert "secret-looking detail" not in output
     assert '"DeliveryError"' in output
     assert stack.queued() == []
+
+
+def test_an_unknown_event_name_is_logged_clipped_and_masked(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = stack.load_handler(monkeypatch)
+    name = "jane.doe@example.test " + "x" * 200_000  # signed, so it reaches the log line
+    body = payloads.encode({"eventName": name, "version": 1, "data": {}})
+    answer = invoke(handler, body, signature=signed(body))
+    assert (answer["statusCode"], answer["json"]["reason"]) == (202, "unsupported_event")
+    output = capsys.readouterr().out
+    assert output.strip()
+    assert max(len(line) for line in output.splitlines()) < 2_000
+    assert "jane.doe@example.test" not in output
+    assert any(
+        str(json.loads(line).get("event_name", "")).startswith("j***@example.test")
+        for line in output.splitlines()
+        if line.startswith("{")
+    )

@@ -29,8 +29,8 @@ import pytest
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
 from fstriage_dev.events import FULLSTORY_STREAM_IP, TEST_ORG_ID
-from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack, LocalStackError
-from fstriage_dev.local.config import find_project_dir, find_toolchain
+from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack
+from tests.support.local_stack import require_local_stack
 
 PROFILE = os.environ.get("FSTRIAGE_RELIABILITY_PROFILE", "fast").strip().lower() or "fast"
 FULL = PROFILE == "full"
@@ -52,14 +52,6 @@ REPORT_TIMEOUT = 90.0
 
 def size(fast: int, full: int) -> int:
     return full if FULL else fast
-
-
-def _tools_missing() -> str | None:
-    try:
-        find_toolchain(find_project_dir(), need_build=True)
-    except LocalStackError as error:
-        return str(error)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +158,7 @@ class Driver:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    missing = _tools_missing()
-    if missing:
-        if os.environ.get("FSTRIAGE_E2E_REQUIRED"):
-            pytest.fail(f"the local stack cannot run: {missing}")
-        pytest.skip(f"the local stack cannot run: {missing}")
+    require_local_stack()
     work = tmp_path_factory.mktemp("reliability-stack")
     config = LocalConfig(
         port=0,
