@@ -17,8 +17,9 @@ handler) of one family:
 Every case is built so that, by the documented contract, it must not be queued: it is refused
 (4xx), acknowledged without queueing (the `test` button, events not investigated), or a duplicate
 of a baseline. The only exception is flagged `may_queue`: a Stream whose optional context fields
-(`event_type`, `url`, ...) have odd types is a legitimate, new trigger (those fields are read as
-text), so the suite counts it apart and checks that it is queued at most once.
+(`event_type`, `url`, ...) hold other values of their own type (text, a time) is a legitimate, new
+trigger, so the suite counts it apart and checks that it is queued at most once. A context field of
+the wrong type is refused like any other.
 """
 
 from __future__ import annotations
@@ -712,8 +713,10 @@ def _stream_case(draw: st.DrawFn) -> Case:
         case "stream_name_type":
             document["stream_name"] = draw(st.sampled_from([1, 1.5, True, [], {"a": 1}, *_RAW]))
         case "context_field":
-            document[draw(st.sampled_from(_STREAM_CONTEXT_FIELDS))] = draw(odd_values)
-            may_queue = True
+            field, value = draw(st.sampled_from(_STREAM_CONTEXT_FIELDS)), draw(odd_values)
+            document[field] = value
+            # Only a value of the field's own type makes a legitimate new trigger; any other is a 400.
+            may_queue = _context_value_is_legitimate(field, value)
         case _:
             body_variant, body = _hostile_body(draw, document)
             event = stream_event(body, base64_body=draw(st.booleans()))
@@ -723,6 +726,16 @@ def _stream_case(draw: st.DrawFn) -> Case:
     may_queue = may_queue and body == encode(document)
     event = stream_event(body, token=token, source_ip=source_ip, base64_body=draw(st.booleans()))
     return Case("stream", variant, event, may_queue=may_queue)
+
+
+def _context_value_is_legitimate(field: str, value: Any) -> bool:
+    if value is None:
+        return True
+    if field == "event_time":
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
+    if field == "stream":
+        return isinstance(value, dict) and isinstance(value.get("name"), str | None)
+    return isinstance(value, str)
 
 
 @st.composite

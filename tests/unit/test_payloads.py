@@ -152,6 +152,31 @@ def test_stream_payloads_without_a_usable_subject_are_rejected(document: dict[st
         interpret_stream_event(document, received_at=RECEIVED, lookback=LOOKBACK)
 
 
+def test_stream_context_fields_reach_the_trigger_as_text() -> None:
+    document = {"user_id": "u-1", "event_type": "click", "url": "https://shop.example.test/" + "p" * 300}
+    decision = interpret_stream_event(document, received_at=RECEIVED, lookback=LOOKBACK)
+    assert decision.trigger.properties["event_type"] == "click"
+    assert len(decision.trigger.properties["url"]) == 200  # bounded, like every property
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"event_type": 5},
+        {"url": ["https://shop.example.test/"]},
+        {"page_name": {"name": "Checkout"}},
+        {"target_text": True},
+        {"event_time": True},
+        {"event_time": ["2026-11-01T00:00:00Z"]},
+        {"stream": "Checkout rage clicks"},
+        {"stream": {"name": 7}},
+    ],
+)
+def test_stream_context_of_the_wrong_type_is_refused_not_queued(context: dict[str, Any]) -> None:
+    with pytest.raises(PayloadError):
+        interpret_stream_event({"user_id": "u-1", **context}, received_at=RECEIVED, lookback=LOOKBACK)
+
+
 # --- poison input: signed payloads that must be refused with a 4xx, never a 500 -------------------
 
 

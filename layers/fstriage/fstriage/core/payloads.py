@@ -31,6 +31,7 @@ _ALERT_EVENTS: dict[str, TriggerKind] = {
     "segment.trend.alert": "segment_alert",
     "metric.alert": "metric_alert",
 }
+_STREAM_CONTEXT_FIELDS = ("event_type", "url", "page_name", "target_text")
 # Verified, but nothing to investigate.
 _ACKNOWLEDGED_EVENTS = {"segment.created"}
 
@@ -116,8 +117,13 @@ def interpret_stream_event(
     )
     if subject.is_empty:
         raise PayloadError("stream payload names no session or user", reason="no_subject")
-    occurred = _moment(document.get("event_time"), fallback=received_at)
+    event_time = document.get("event_time")
+    if isinstance(event_time, bool) or not isinstance(event_time, str | int | float | None):
+        raise PayloadError("event_time must be an ISO 8601 time or epoch seconds or milliseconds")
+    occurred = _moment(event_time, fallback=received_at)
     timed = occurred is not received_at
+    if not isinstance(document.get("stream"), dict | None):
+        raise PayloadError("stream must be an object")
     stream = _nested(document, "stream")
     name = _optional_text(document, "stream_name") or _optional_text(stream, "name")
     trigger = Trigger(
@@ -127,9 +133,12 @@ def interpret_stream_event(
         event_id=None,
         occurred_at=isoformat(occurred),
         text=_clip(name),
-        properties=_flat_properties(
-            {key: document.get(key) for key in ("event_type", "url", "page_name", "target_text")}
-        ),
+        # Optional context for the report: text when mapped, refused when it is anything else.
+        properties={
+            key: value[:MAX_PROPERTY_CHARS]
+            for key in _STREAM_CONTEXT_FIELDS
+            if (value := _optional_text(document, key)) is not None
+        },
     )
     return Investigate(
         trigger=trigger, subject=subject, window=_window_ending(occurred, lookback), timed=timed
