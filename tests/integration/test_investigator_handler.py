@@ -526,7 +526,8 @@ def test_custom_event_investigates_its_session(rig: Rig) -> None:
 
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
-    assert report["status"] == "complete"
+    assert report["status"] == "partial"  # the unreadable event is said, not silently dropped
+    assert report["unread_events"]["count"] == 1
     assert [s["session_id"] for s in report["sessions"]] == covered_by_session_trigger(rig.sandbox, session)
     noted = report["sessions"][0]
     assert noted["replay_url"] == rig.sandbox.data.replay_url(session)
@@ -712,8 +713,8 @@ def test_rate_limit_is_waited_out_as_retry_after_says(rig: Rig) -> None:
 
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
-    assert report["status"] == "complete"
-    assert report["notes"] == []
+    assert report["status"] == "partial"  # user-003's unreadable event, and nothing else
+    assert report["notes"] == [report["unread_events"]["note"]]
     assert rig.sleeps == [0.05]  # Retry-After, not the (smaller) backoff
     # Summary + events per session, the user's session list, and the one refused call.
     expected = 2 * len(covered_by_session_trigger(rig.sandbox, session)) + 1 + 1
@@ -730,8 +731,8 @@ def test_server_errors_are_retried_until_an_answer_arrives(rig: Rig) -> None:
 
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
-    assert report["status"] == "complete"
-    assert report["notes"] == []
+    assert report["status"] == "partial"  # user-003's unreadable event, and nothing else
+    assert report["notes"] == [report["unread_events"]["note"]]
     assert len(rig.sleeps) == 2
     # Summary + events per session, the user's session list, and the two refused calls.
     assert (

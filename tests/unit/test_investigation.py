@@ -164,10 +164,13 @@ def test_fullstory_text_with_braces_does_not_break_the_notes() -> None:
     page = "summary: HTTP 502: body { color: red } 502 Bad Gateway {n}"
     fake = MemoryFullstory(DATA, fail={"summary": FullstoryServerError(page, status=502)})
     evidence = run(fake, custom_event_on(DATA.sessions_of(uid="user-003")[0]))
-    assert evidence.notes.sentences() == [
+    summaries, unread = evidence.notes.sentences()
+    assert summaries == (
         "AI summaries failed for 1 session after retries (Fullstory answered 502: summary: HTTP 502: "
         "body { color: red } 502 Bad Gateway 1)."
-    ]
+    )
+    # user-003's newest session holds an unreadable exception: said too, with its key names.
+    assert unread.startswith("1 event of error-bearing types could not be read in 1 session: exception x1")
 
     details = '{"code": "INTERNAL", "detail": "shard {3} unavailable"}'
     fake = MemoryFullstory(DATA, export_state="FAILED", export_error_details=details)

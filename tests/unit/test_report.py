@@ -135,6 +135,34 @@ def test_the_headline_does_not_claim_no_errors_when_no_events_were_read() -> Non
     fake = MemoryFullstory(DATA)
     report = report_of(investigate(fake, custom_event_on(clean)), fake)
     assert report["headline"] == 'Custom event "Checkout Failed": no errors found in 1 sessions'
+    assert report["status"] == "complete"
+    assert "unread_events" not in report
+
+    # Events of error-bearing types that could not be read may be the errors: never "no errors found".
+    unreadable = {
+        "event_type": "exception",
+        "event_time": "2026-10-31T23:00:00Z",
+        "event_properties": {"blob": "AAEC", "meta": {"v": 2}},
+    }
+    fake = MemoryFullstory(
+        DATA, extra_events={clean.api_id: [unreadable, {**unreadable, "event_type": "request"}]}
+    )
+    report = report_of(investigate(fake, custom_event_on(clean)), fake)
+    assert report["status"] == "partial"
+    assert report["headline"] == (
+        'Custom event "Checkout Failed": no errors read in 1 session: 2 events of error-bearing types could '
+        "not be read; see notes"
+    )
+    note = (
+        "2 events of error-bearing types could not be read in 1 session: exception x1 (keys: blob, meta.v); "
+        "request x1 (keys: blob, meta.v). Errors among them are missing from this report."
+    )
+    assert any(n.startswith(note) for n in report["notes"])
+    assert report["unread_events"]["note"] in report["notes"]
+    assert "AAEC" not in json.dumps(report["unread_events"])
+    markdown = render_markdown(report)
+    assert f"- {report['unread_events']['note']}" in markdown
+    assert "**Status:** partial" in markdown
 
 
 def test_investigation_id_is_stable_per_request() -> None:

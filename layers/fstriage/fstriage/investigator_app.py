@@ -549,6 +549,10 @@ def slack_text(report: dict[str, Any], stored: StoredReport) -> str:
         f"in {len(group['sessions'])} sessions"
         for group in report["error_groups"][:TOP_GROUPS_IN_EVENT]
     ]
+    unread = report.get("unread_events")
+    if unread:
+        # Never a silent loss: what could not be read travels with the headline (key names only).
+        lines.append(f"⚠ {_slack_escape(unread['note'])}")
     lines.append(f"Report: s3://{stored.bucket}/{stored.markdown_key}")
     return mask_email("\n".join(lines))
 

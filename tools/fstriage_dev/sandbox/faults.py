@@ -5,6 +5,8 @@ Change them in-process (`sandbox.faults.update(rate_limit_count=2)`) or out of p
 defaults). Counters (`rate_limit_count`, `server_error_count`) are consumed one per API call. Rates
 (`rate_limit_rate`, `server_error_rate`) roll a seeded RNG per API call, 429 first: a storm of 30% is
 e.g. `rate_limit_rate=0.15, server_error_rate=0.15 / 0.85`. `reseed(n)` makes a storm repeatable.
+`event_convention` is a shape switch, not a fault: the `event_properties` keys the events endpoint
+answers with (see `conventions`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import random
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from fstriage_dev.sandbox.conventions import EVENT_CONVENTIONS
 
 ERROR_BODIES = ("json", "html", "echo")
 ROLES = ("ADMIN", "ARCHITECT", "USER", "VIEW_ONLY", "UMBRELLA_MANAGER", "UNKNOWN")
@@ -40,12 +44,15 @@ class FaultSettings:
     drip_chunk_bytes: int = 16
     repeat_page_token: bool = False  # /segments/v1 always answers the same next page token
     path_filter: str = ""  # when set, latency/429/5xx/drip apply only to paths containing it
+    event_convention: str = "current"  # current | warehouse | camel_nested | unknown (see `conventions`)
 
     def __post_init__(self) -> None:
         if self.error_body not in ERROR_BODIES:
             raise ValueError(f"error_body must be one of {ERROR_BODIES}")
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
+        if self.event_convention not in EVENT_CONVENTIONS:
+            raise ValueError(f"event_convention must be one of {EVENT_CONVENTIONS}")
         for rate in ("server_error_rate", "rate_limit_rate"):
             if not 0 <= getattr(self, rate) <= 1:
                 raise ValueError(f"{rate} must be between 0 and 1")

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from fstriage_dev.sandbox import conventions
 from fstriage_dev.sandbox import data as synth
 from fstriage_dev.sandbox.faults import Faults, FaultSettings
 
@@ -409,7 +410,8 @@ def _events(call: _Call) -> Reply:
     session = _session_or_error(call)
     if isinstance(session, Reply):
         return session
-    return json_reply(200, {"events": list(session.events)})
+    convention = call.sandbox.faults.snapshot().event_convention
+    return json_reply(200, {"events": conventions.render(session.events, convention)})
 
 
 def _context(call: _Call) -> Reply:

@@ -5,9 +5,12 @@ Three inputs, one vocabulary of signals:
 - Generate Context pages (`POST /v2/sessions/{id}/context`), classified by Fullstory: `digest_context`;
 - segment export rows (PascalCase): `rank_export_sessions` and `digest_export_rows`.
 
-The raw `event_properties` keys are not documented (research/fullstory-api.md, Addendum), so each
-field is read from a tuple of candidate keys, the local sandbox's convention first. An event of an
-error-bearing type whose fields cannot be read is counted in `unclassified`, never dropped.
+The raw `event_properties` keys are not documented, so each field is read from a tuple of candidate
+keys: the local sandbox's convention first, then the column names of Fullstory's warehouse views
+(`request_status`, `fs_rage_count`, ...), each also in camelCase. When that finds nothing, the
+properties are read again flattened and snake_cased (`request: {url: {fullUrl}}` becomes
+`request_url_full_url`). An event of an error-bearing type whose fields still cannot be read is
+counted in `unclassified`, with the property key names seen (never their values) in `unread_keys`.
 
 Speed: the raw loop does an O(1) dict dispatch on `event_type` and touches nothing else for the
 types that cannot carry an error. Text is normalised once per distinct raw value per call, and
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 from urllib.parse import unquote, urlsplit
@@ -40,26 +43,92 @@ MAX_TARGET_CHARS: Final = 100
 _MAX_RAW_SCAN: Final = 500
 _MALFORMED: Final = "malformed"
 
-# --- candidate keys: the sandbox convention first (it is the common case), then guesses -----------
+# --- candidate keys: the sandbox convention first (it is the common case), then warehouse names ---
 
-CONSOLE_MESSAGE_KEYS: Final = ("message", "console_message", "text", "msg", "log_message")
-CONSOLE_LEVEL_KEYS: Final = ("level", "console_level", "log_level", "severity")
-SOURCE_KEYS: Final = ("source_url", "source", "filename", "file_url", "file", "script_url", "url")
-LINE_KEYS: Final = ("line_number", "line", "lineno", "line_no")
-EXCEPTION_MESSAGE_KEYS: Final = ("message", "exception_message", "error_message", "text", "description")
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _keys(*snake: str) -> tuple[str, ...]:
+    """The candidate keys, then their camelCase forms (`request_status` -> `requestStatus`)."""
+    camel = tuple(dict.fromkeys(_camel(key) for key in snake if _camel(key) != key))
+    return snake + camel
+
+
+CONSOLE_MESSAGE_KEYS: Final = _keys("message", "console_message", "text", "msg", "log_message")
+CONSOLE_LEVEL_KEYS: Final = _keys(
+    "level", "console_level", "console_message_level", "message_level", "log_level", "severity"
+)
+SOURCE_KEYS: Final = _keys(
+    "source_url",
+    "source",
+    "exception_source_file",
+    "source_file",
+    "filename",
+    "file_url",
+    "file",
+    "script_url",
+    "url",
+)
+LINE_KEYS: Final = _keys("line_number", "line", "lineno", "line_no", "exception_line_number")
+EXCEPTION_MESSAGE_KEYS: Final = _keys("message", "exception_message", "error_message", "text", "description")
 # Not `type`: the export's subtype for exceptions is "uncaught", and a raw `type` may mean the same.
-EXCEPTION_NAME_KEYS: Final = ("name", "exception_type", "exception_name", "error_type", "error_name")
-REQUEST_METHOD_KEYS: Final = ("method", "request_method", "http_method")
-REQUEST_URL_KEYS: Final = ("url", "request_url", "full_url", "uri")
-REQUEST_STATUS_KEYS: Final = ("status_code", "status", "response_status", "http_status", "response_code")
+EXCEPTION_NAME_KEYS: Final = _keys("name", "exception_type", "exception_name", "error_type", "error_name")
+REQUEST_METHOD_KEYS: Final = _keys("method", "request_method", "http_method")
+REQUEST_URL_KEYS: Final = _keys(
+    "url", "request_url", "full_url", "uri", "request_url_full_url", "request_full_url", "url_full_url"
+)
+REQUEST_STATUS_KEYS: Final = _keys(
+    "status_code",
+    "status",
+    "request_status",
+    "response_status",
+    "http_status",
+    "response_code",
+    "request_status_code",
+    "response_status_code",
+)
 # Only consulted when the status is 0 or missing: a request that never got an HTTP answer.
-REQUEST_FAILURE_KEYS: Final = ("failed", "is_failed", "request_failed", "network_error", "error", "is_error")
-REQUEST_DURATION_KEYS: Final = ("duration_ms", "duration", "elapsed_ms")
-RAGE_KEYS: Final = ("is_rage_click", "rage_click", "mod_frustrated", "is_frustrated", "frustrated")
-DEAD_KEYS: Final = ("is_dead_click", "dead_click", "mod_dead", "is_dead")
-ERROR_CLICK_KEYS: Final = ("is_error_click", "error_click", "mod_error", "is_error")
-TARGET_TEXT_KEYS: Final = ("text", "target_text", "element_text", "inner_text")
-TARGET_SELECTOR_KEYS: Final = ("raw_selector", "selector", "target_selector", "css_selector")
+REQUEST_FAILURE_KEYS: Final = _keys(
+    "failed", "is_failed", "request_failed", "network_error", "error", "is_error"
+)
+REQUEST_DURATION_KEYS: Final = _keys(
+    "duration_ms", "duration", "elapsed_ms", "request_duration_millis", "duration_millis"
+)
+# Counts (`fs_rage_count`: clicks in the burst) and flags both mark a click; any positive value does.
+RAGE_KEYS: Final = _keys(
+    "is_rage_click",
+    "rage_click",
+    "fs_rage_count",
+    "rage_count",
+    "mod_frustrated",
+    "is_frustrated",
+    "frustrated",
+)
+DEAD_KEYS: Final = _keys("is_dead_click", "dead_click", "fs_dead_count", "dead_count", "mod_dead", "is_dead")
+# `fs_error_kind` is `unknown | console | exception` on a click an error followed, empty otherwise.
+ERROR_CLICK_KEYS: Final = _keys(
+    "is_error_click", "error_click", "fs_error_kind", "error_kind", "mod_error", "is_error"
+)
+TARGET_TEXT_KEYS: Final = _keys("text", "target_text", "element_text", "inner_text")
+TARGET_SELECTOR_KEYS: Final = _keys(
+    "raw_selector", "selector", "target_raw_selector", "target_selector", "css_selector"
+)
+# Marker key -> (signal kind, whether only a positive number marks it: counts and running counts).
+_CLICK_MARKS: Final[dict[str, tuple[SignalKind, bool]]] = {
+    **{key: ("error_click", False) for key in ERROR_CLICK_KEYS},
+    **{key: ("dead_click", False) for key in DEAD_KEYS},
+    **{key: ("rage_click", True) for key in RAGE_KEYS},
+}
+# A click the digest cannot read counts as unreadable only if some key or value hints at a marker.
+_MARK_WORDS: Final = ("rage", "dead", "error", "frustrat", "thrash")
+_MARK_VALUES: Final = frozenset(
+    {"rage", "dead", "error", "rage_click", "dead_click", "error_click", "frustrated", "thrashed"}
+)
+MAX_UNREAD_KEYS: Final = 20
+MAX_KEY_CHARS: Final = 40
 
 _ERROR_LEVELS: Final = frozenset({"error", "err", "fatal", "critical", "severe", "assert", "exception"})
 _QUIET_LEVELS: Final = frozenset({"warn", "warning", "log", "info", "debug", "trace", "verbose", "notice"})
@@ -248,6 +317,9 @@ class SessionDigest:
     # Distinct signals beyond the cap, and how many occurrences they had.
     overflow_signals: int = 0
     overflow_count: int = 0
+    # Per type in `unclassified`: the property key names seen (sorted, bounded; never values).
+    # Nested keys read `parent.child`; properties that are not an object read `(list)`, `(none)`...
+    unread_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,6 +327,7 @@ class SessionDigest:
             "source": self.source,
             "signals": [signal.to_dict() for signal in self.signals],
             "unclassified": dict(self.unclassified),
+            "unread_keys": {kind: list(keys) for kind, keys in self.unread_keys.items()},
             "event_count": self.event_count,
             "error_signal_count": self.error_signal_count,
             "page_count": self.page_count,
@@ -395,15 +468,100 @@ def _flag_value(value: Any, *, positive: bool) -> bool:
     return False
 
 
-def _flag(props: Mapping[str, Any], keys: tuple[str, ...], *, positive: bool = False) -> bool:
-    for key in keys:
-        value = props.get(key)
+def _click_marks(props: Mapping[str, Any]) -> tuple[bool, bool, bool, bool]:
+    """(rage, dead, error, whether any marker key was there at all), in one pass over the keys."""
+    rage = dead = error = seen = False
+    marks = _CLICK_MARKS
+    for key, value in props.items():
+        mark = marks.get(key)
+        if mark is None:
+            continue
+        seen = True
         # Booleans first: the common case on every click, so skip the general parser.
         if value is None or value is False:
             continue
-        if value is True or _flag_value(value, positive=positive):
+        if value is True or _flag_value(value, positive=mark[1]):
+            kind = mark[0]
+            if kind == "rage_click":
+                rage = True
+            elif kind == "dead_click":
+                dead = True
+            else:
+                error = True
+    return rage, dead, error, seen
+
+
+def _hints_a_mark(props: Mapping[str, Any]) -> bool:
+    """Whether an unreadable click looks frustrated or erroneous (`x_rage: true`, `kind: "dead"`)."""
+    for key, value in props.items():
+        if value is None or value is False or isinstance(value, Mapping | list):
+            continue
+        if isinstance(value, str) and value.strip().lower() in _MARK_VALUES:
+            return True
+        name = key.lower() if isinstance(key, str) else ""
+        if any(word in name for word in _MARK_WORDS) and _flag_value(value, positive=True):
             return True
     return False
+
+
+_SNAKE_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SNAKE_NAMES: dict[str, str] = {}
+_MAX_SNAKE_NAMES: Final = 4096
+_MAX_FLAT_KEYS: Final = 64
+
+
+def _snake(key: str) -> str:
+    name = _SNAKE_NAMES.get(key)
+    if name is None:
+        name = _SNAKE_BOUNDARY.sub("_", key).lower().replace("-", "_").replace(".", "_")
+        if len(_SNAKE_NAMES) < _MAX_SNAKE_NAMES:  # bounded: keys come from the input
+            _SNAKE_NAMES[key] = name
+    return name
+
+
+def _flat(
+    props: Mapping[str, Any], prefix: str = "", depth: int = 0, out: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Properties flattened two levels deep and snake_cased: `{"request": {"statusCode": 500}}` ->
+    `{"request_status_code": 500}`. The first of two keys that flatten to one name wins."""
+    flat: dict[str, Any] = {} if out is None else out
+    for index, (key, value) in enumerate(props.items()):
+        if index >= _MAX_FLAT_KEYS:
+            break
+        if not isinstance(key, str):
+            continue
+        name = prefix + _snake(key)
+        if isinstance(value, Mapping) and depth < 2:
+            _flat(value, name + "_", depth + 1, flat)
+        elif name not in flat:
+            flat[name] = value
+    return flat
+
+
+def _key_names(props: Any) -> list[str]:
+    """The key names of unreadable properties (one level of nesting as `parent.child`), never values."""
+    if not isinstance(props, Mapping):
+        return ["(none)" if props is None else f"({type(props).__name__})"]
+    names: list[str] = []
+    for index, (key, value) in enumerate(props.items()):
+        if index >= _MAX_FLAT_KEYS:
+            break
+        name = str(key)
+        if isinstance(value, Mapping) and value:
+            names += [f"{name}.{inner}" for inner in list(value)[:_MAX_FLAT_KEYS]]
+        else:
+            names.append(name)
+    return names
+
+
+# In a key name, IDs and long numbers become `#`, braces parentheses (a note renders `{n}` as a count).
+_KEY_DATA = re.compile(rf"{_UUID}|{_HEX_ID}|\d{{5,}}")
+
+
+def _key_label(name: str) -> str:
+    # A key name may still be data (a dict keyed by emails or IDs): mask those parts.
+    text = _KEY_DATA.sub("#", _squash(name[:_MAX_RAW_SCAN])).replace("{", "(").replace("}", ")")
+    return _clip(mask_email(text) if "@" in text else text, MAX_KEY_CHARS)
 
 
 def _failure(props: Mapping[str, Any]) -> str | None:
@@ -477,6 +635,9 @@ def _iso_out(value: str | None) -> str | None:
 
 # --- accumulation -------------------------------------------------------------------------------
 
+# `miss` without properties (a malformed event, an export row): no key names to record.
+_NO_PROPS: Final = object()
+
 
 class _Entry:
     """Mutable per-signal state while a session is digested; frozen into a Signal at the end."""
@@ -503,16 +664,27 @@ class _Entry:
 class _Accumulator:
     """Signals of one session, keyed by signature, with per-call normalisation caches."""
 
-    __slots__ = ("entries", "keys", "unclassified")
+    __slots__ = ("entries", "keys", "unclassified", "unread_keys")
 
     def __init__(self) -> None:
         self.entries: dict[str, _Entry] = {}
         # Raw field tuple -> signature, so a repeated raw value is normalised once.
         self.keys: dict[tuple[Any, ...], str] = {}
         self.unclassified: dict[str, int] = {}
+        self.unread_keys: dict[str, set[str]] = {}
 
-    def miss(self, event_type: str) -> None:
+    def miss(self, event_type: str, props: Any = _NO_PROPS) -> None:
+        """Count an unreadable event; `props` (its properties) adds the key names seen, bounded."""
         self.unclassified[event_type] = self.unclassified.get(event_type, 0) + 1
+        if props is _NO_PROPS:
+            return
+        seen = self.unread_keys.setdefault(event_type, set())
+        if len(seen) >= MAX_UNREAD_KEYS:
+            return
+        for name in _key_names(props):
+            seen.add(_key_label(name))
+            if len(seen) >= MAX_UNREAD_KEYS:
+                break
 
     def _hit(self, key: tuple[Any, ...], when: str | None) -> bool:
         signature = self.keys.get(key)
@@ -647,6 +819,7 @@ class _Accumulator:
             source=source,
             signals=signals,
             unclassified=dict(sorted(self.unclassified.items())),
+            unread_keys={kind: tuple(sorted(keys)) for kind, keys in sorted(self.unread_keys.items())},
             event_count=event_count,
             error_signal_count=sum(entry.count for entry in ranked),
             page_count=page_count,
@@ -694,56 +867,78 @@ _RawHandler = Callable[[_Accumulator, Mapping[str, Any], str | None], None]
 def _raw_console(acc: _Accumulator, event: Mapping[str, Any], when: str | None) -> None:
     props = event.get("event_properties")
     if not isinstance(props, Mapping):
-        acc.miss("console_message")
+        acc.miss("console_message", props)
         return
+    if not _console(acc, props, when) and not _console(acc, _flat(props), when):
+        acc.miss("console_message", props)
+
+
+def _console(acc: _Accumulator, props: Mapping[str, Any], when: str | None) -> bool:
+    """False if the message could not be read (a quiet level reads fine: it is not an error)."""
     level = _level(props)
     if level is False:
-        return
+        return True
     message = _text(props, CONSOLE_MESSAGE_KEYS)
-    if level is None or message is None or not acc.console(message, _text(props, SOURCE_KEYS), when):
-        acc.miss("console_message")
+    return level is not None and message is not None and acc.console(message, _text(props, SOURCE_KEYS), when)
 
 
 def _raw_exception(acc: _Accumulator, event: Mapping[str, Any], when: str | None) -> None:
     props = event.get("event_properties")
     if not isinstance(props, Mapping):
-        acc.miss("exception")
+        acc.miss("exception", props)
         return
+    if not _exception(acc, props, when) and not _exception(acc, _flat(props), when):
+        acc.miss("exception", props)
+
+
+def _exception(acc: _Accumulator, props: Mapping[str, Any], when: str | None) -> bool:
     name = _text(props, EXCEPTION_NAME_KEYS)
     message = _text(props, EXCEPTION_MESSAGE_KEYS)
+    if name is None and message is None:
+        return False
     line = next((props[key] for key in LINE_KEYS if key in props), None)
-    if (name is None and message is None) or not acc.exception(
-        name, message, _text(props, SOURCE_KEYS), line, when
-    ):
-        acc.miss("exception")
+    return acc.exception(name, message, _text(props, SOURCE_KEYS), line, when)
 
 
 def _raw_request(acc: _Accumulator, event: Mapping[str, Any], when: str | None) -> None:
     props = event.get("event_properties")
     if not isinstance(props, Mapping):
-        acc.miss("request")
+        acc.miss("request", props)
         return
+    if not _request(acc, props, when) and not _request(acc, _flat(props), when):
+        acc.miss("request", props)
+
+
+def _request(acc: _Accumulator, props: Mapping[str, Any], when: str | None) -> bool:
+    """False if neither a status nor a failure flag could be read."""
     status = _status(props)
     if status is not None and status != 0 and status < 400:
-        return  # answered below 400: not an error
+        return True  # answered below 400: not an error
     failure = None if status else _failure(props)
     if status or failure is not None:
         method, url = _text(props, REQUEST_METHOD_KEYS), _text(props, REQUEST_URL_KEYS)
         duration = next((props[key] for key in REQUEST_DURATION_KEYS if key in props), None)
         acc.request(method, url, status or None, failure, when, duration=duration)
-    elif status is None:
-        acc.miss("request")
+        return True
     # status 0 with no failure flag: cancelled or still in flight, not evidence of a failure.
+    return status is not None
 
 
 def _raw_click(acc: _Accumulator, event: Mapping[str, Any], when: str | None) -> None:
     props = event.get("event_properties")
     if not isinstance(props, Mapping):
-        acc.miss("click")
+        acc.miss("click", props)
         return
-    rage = _flag(props, RAGE_KEYS, positive=True)
-    dead = _flag(props, DEAD_KEYS)
-    error = _flag(props, ERROR_CLICK_KEYS)
+    rage, dead, error, seen = _click_marks(props)
+    if not seen:
+        flat = _flat(props)
+        rage, dead, error, seen = _click_marks(flat)
+        if not seen:
+            # No marker we know: a plain click, unless something hints that it was frustrated.
+            if _hints_a_mark(flat):
+                acc.miss("click", props)
+            return
+        props = flat
     if not (rage or dead or error):
         return
     text, selector = _click_target(props)
@@ -929,7 +1124,7 @@ def digest_context(
                 continue
             props = event.get("properties")
             if not handler(acc, event, props if isinstance(props, Mapping) else {}, page_url, when):
-                acc.miss(event_type)
+                acc.miss(event_type, props)
     return acc.freeze(
         session_id,
         "context",

@@ -132,6 +132,70 @@ class SessionFindings:
     events_unavailable: str | None = None
 
 
+# Key names listed per event type in the note; the JSON keeps up to the digest's own bound.
+MAX_NOTE_KEYS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadEvents:
+    """Events of error-bearing types that no convention could read, across the report's sessions.
+
+    The digest keeps their property key names, never values, so a user can share the note as it is.
+    """
+
+    count: int
+    sessions: int
+    # Event type -> (how many events, the key names seen: sorted, deduplicated, bounded).
+    by_type: dict[str, tuple[int, tuple[str, ...]]]
+
+    def sentence(self) -> str:
+        parts = []
+        for kind, (count, keys) in self.by_type.items():
+            shown = ", ".join(keys[:MAX_NOTE_KEYS])
+            more = f", +{len(keys) - MAX_NOTE_KEYS} more" if len(keys) > MAX_NOTE_KEYS else ""
+            parts.append(f"{kind} x{count} (keys: {shown}{more})" if keys else f"{kind} x{count}")
+        events = "event" if self.count == 1 else "events"
+        sessions = "session" if self.sessions == 1 else "sessions"
+        return (
+            f"{self.count} {events} of error-bearing types could not be read in {self.sessions} {sessions}: "
+            f"{'; '.join(parts)}. Errors among them are missing from this report. Only property key names "
+            "are listed, never values: share this note in an fstriage issue so the digest learns them."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "sessions": self.sessions,
+            "by_type": {
+                kind: {"count": count, "keys": list(keys)} for kind, (count, keys) in self.by_type.items()
+            },
+            "note": self.sentence(),
+        }
+
+
+def unread_events(evidence: Evidence) -> UnreadEvents | None:
+    """What the digests of the evidence could not read (own events, else the export's rows)."""
+    fallback = {digest.session_id: digest for digest in evidence.fallback_digests}
+    digests = [finding.digest or fallback.get(finding.session_id) for finding in evidence.sessions]
+    counts: dict[str, int] = {}
+    keys: dict[str, set[str]] = {}
+    sessions = 0
+    for digest in digests:
+        if digest is None or not digest.unclassified:
+            continue
+        sessions += 1
+        for kind, count in digest.unclassified.items():
+            counts[kind] = counts.get(kind, 0) + count
+            keys.setdefault(kind, set()).update(digest.unread_keys.get(kind, ()))
+    if not counts:
+        return None
+    return UnreadEvents(
+        count=sum(counts.values()),
+        sessions=sessions,
+        by_type={kind: (counts[kind], tuple(sorted(keys[kind]))) for kind in sorted(counts)},
+    )
+
+
 @dataclass(slots=True)
 class Evidence:
     """Everything an investigation gathered; `core.report` turns it into the report."""
@@ -144,6 +208,8 @@ class Evidence:
     segment: Segment | None = None
     fatal: str | None = None
     matched_sessions: int = 0
+    # Set when the investigation finishes: events that could be errors but could not be read.
+    unread: UnreadEvents | None = None
 
     @property
     def status(self) -> Status:
@@ -184,6 +250,12 @@ class Investigation:
         if problems:
             return invalid_request(request, problems, now=self._now())
         evidence = Evidence(request=request)
+        outcome = self._run(request, evidence)
+        if isinstance(outcome, Finished):
+            _note_unread(outcome.evidence)
+        return outcome
+
+    def _run(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
         try:
             outcome = self._dispatch(request, evidence)
         except FullstoryAuthError:
@@ -538,6 +610,13 @@ def retries_exhausted(request: InvestigationRequest, *, attempts: int, cause: st
         degrades=True,
     )
     return Finished(evidence)
+
+
+def _note_unread(evidence: Evidence) -> None:
+    """Never a silent loss: unreadable error-bearing events make the report partial and say so."""
+    evidence.unread = unread_events(evidence)
+    if evidence.unread is not None:
+        evidence.notes.add("unread_events", evidence.unread.sentence(), degrades=True)
 
 
 def _short_reason(error: FullstoryError) -> str:

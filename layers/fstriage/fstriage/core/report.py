@@ -43,6 +43,8 @@ def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: dateti
         "window": {"start": request.window.start, "end": request.window.end},
         "sessions": sessions,
         "error_groups": [group.to_dict() for group in groups],
+        # Error-bearing events no convention could read (key names only); absent when there were none.
+        **({"unread_events": evidence.unread.to_dict()} if evidence.unread else {}),
         # Notes may quote a metric or segment name, and error details: people read them (Markdown, Slack).
         "notes": [mask_email(note) for note in evidence.notes.sentences()],
         "cost": {"fullstory_calls": usage.calls, "activations": usage.activations},
@@ -66,6 +68,7 @@ def _session(finding: SessionFindings, fallback: SessionDigest | None) -> dict[s
         else [],
         "signal_source": digest.source if digest else None,
         "unclassified": dict(digest.unclassified) if digest else {},
+        "unread_keys": {kind: list(keys) for kind, keys in digest.unread_keys.items()} if digest else {},
         "event_count": digest.event_count if digest else 0,
         "error_signal_count": digest.error_signal_count if digest else 0,
         "events_available": finding.digest is not None,
@@ -128,12 +131,26 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
             f"{label}: errors in {max(hit, len(top.sessions))} of {len(sessions)} sessions; "
             f"top: {top.signature} ({len(top.sessions)} sessions)"
         )
+        if evidence.unread is not None:
+            text += f"; {_unread_words(evidence.unread.count)} could not be read"
     else:
         # "No errors" only speaks for sessions whose events (or export rows) were read.
         fallback = {digest.session_id for digest in evidence.fallback_digests}
         read = sum(1 for f in sessions if f.digest is not None or f.session_id in fallback)
         if read == 0:
             text = f"{label}: events unavailable for all {len(sessions)} sessions; see notes"
+        elif evidence.unread is not None:
+            # Unreadable events may be the errors: never call that "no errors found".
+            plural = "" if read == 1 else "s"
+            scope = (
+                f"{read} session{plural}"
+                if read == len(sessions)
+                else f"the {read} of {len(sessions)} sessions"
+            )
+            text = (
+                f"{label}: no errors read in {scope}: {_unread_words(evidence.unread.count)} of "
+                "error-bearing types could not be read; see notes"
+            )
         elif read < len(sessions):
             text = (
                 f"{label}: no errors found in the {read} of {len(sessions)} sessions whose events were read"
@@ -143,6 +160,10 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
     # The label quotes alert, metric, custom-event and stream names, which anyone may have typed an
     # email into; the headline goes to the Markdown, Slack and EventBridge.
     return _clip(mask_email(text), HEADLINE_CHARS)
+
+
+def _unread_words(count: int) -> str:
+    return f"{count} event{'' if count == 1 else 's'}"
 
 
 def render_markdown(report: dict[str, Any]) -> str:
