@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import jsonschema
@@ -30,6 +30,7 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.investigation import Investigation
 from fstriage.core.request import Alert, Origin, Subject, Trigger, Window, build_request, isoformat
 from fstriage.core.signature import matches_any, parse_signature_header, sign
+from fstriage_dev import cli as cli_module
 from fstriage_dev import ops
 from fstriage_dev.cli import main
 from fstriage_dev.progress import ERASE_LINE, Progress
@@ -114,6 +115,7 @@ HELP_MENTIONS = {
     "segments": ("--creator", "--secret-id", "--fullstory-api-url", "--region", "--json"),
     "summary": ("SESSION", "--profile", "--secret-id", "--fullstory-api-url", "--region", "--json"),
     "events": ("SESSION", "--errors", "--secret-id", "--fullstory-api-url", "--region", "--json"),
+    "explain": ("SESSION", "1 Activation", "key names", "--secret-id", "--fullstory-api-url", "--json"),
     "investigate": (
         "--session",
         "--email",
@@ -127,6 +129,8 @@ HELP_MENTIONS = {
         "--secret-id",
         "--fullstory-api-url",
         "--region",
+        "--segment",
+        "--export-wait",
     ),
 }
 
@@ -168,6 +172,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
         ["investigate"],
         ["investigate", "--session", "1:2", "--event-source", "carrier-pigeon"],
         ["investigate", "--session", "1:2", "--window-hours", "-3"],
+        ["investigate", "--segment", "Checkout errors", "--uid", "u"],
         ["sign", "--org-id", "o", "--timestamp", "yesterday", "-"],
         ["test-connection", "--region", "ap1"],
     ],
@@ -195,7 +200,7 @@ def test_a_missing_key_exits_2_and_says_where_to_put_one(
     assert sandbox.calls == {}
 
 
-@pytest.mark.parametrize("command", ["summary", "events"])
+@pytest.mark.parametrize("command", ["summary", "events", "explain"])
 def test_a_bad_session_id_exits_2_before_any_call(
     sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
@@ -228,6 +233,7 @@ def test_investigate_rejects_a_bad_session_id_before_any_call(
         ["segments"],
         ["summary", "1:2"],
         ["events", "1:2"],
+        ["explain", "1:2"],
         ["investigate", "--session", "1:2"],
     ],
 )
@@ -269,21 +275,23 @@ def test_a_standard_tier_403_exits_1_and_names_the_roles_that_can_read(
     assert "(403)" in run.err and "Admin or Architect" in run.err
 
 
+@pytest.mark.parametrize("command", ["events", "explain"])
 def test_activation_off_403_exits_1_and_says_so(
-    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     sandbox.faults.update(activation_off=True)
 
-    run = api(sandbox, capsys, "events", newest_session(sandbox).api_id)
+    run = api(sandbox, capsys, command, newest_session(sandbox).api_id)
 
     assert run.code == 1
     assert "(403)" in run.err and "Anywhere: Activation is not enabled" in run.err
 
 
+@pytest.mark.parametrize("command", ["summary", "explain"])
 def test_an_unknown_session_exits_1_with_a_404_hint(
-    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
-    run = api(sandbox, capsys, "summary", "1:2")
+    run = api(sandbox, capsys, command, "1:2")
 
     assert run.code == 1
     assert "not found (404)" in run.err
@@ -450,6 +458,107 @@ def test_events_errors_prints_the_digest_signals(
 
 
 # ---------------------------------------------------------------------------------------------
+# explain
+
+
+def _raw_values(events: Any) -> set[str]:
+    """Every string value in the error-bearing events' properties (nested too), long enough to spot."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and len(value) >= 6:
+            found.add(value)
+
+    for event in events:
+        if event.get("event_type") in ("console_message", "exception", "request", "click"):
+            walk(event.get("event_properties"))
+    return found
+
+
+def test_explain_reads_the_current_and_warehouse_conventions_to_the_same_signals(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = newest_session(sandbox)  # user-001's newest: the checkout crash
+
+    current = api(sandbox, capsys, "explain", sandbox.data.replay_url(session), "--json")
+    sandbox.faults.update(event_convention="warehouse")
+    warehouse = api(sandbox, capsys, "explain", session.api_id, "--json")
+
+    assert current.code == warehouse.code == 0
+    assert "1 Activation" in current.err
+    assert sandbox.calls[EVENTS] == 2
+    one, other = json.loads(current.out), json.loads(warehouse.out)
+    assert one["session_id"] == session.api_id
+    assert one["event_count"] == len(session.events)
+    assert one["unread"]["count"] == 0
+    kinds = {group["kind"] for group in one["error_groups"]}
+    assert {"exception", "network_error", "rage_click", "error_click"} <= kinds
+    assert one["event_types"]["exception"]["signals"] == {"exception": 1}
+    assert one["event_types"]["navigate"]["examined"] is False
+    for document in (one, other):
+        for breakdown in document["event_types"].values():
+            read = breakdown["not_errors"] + breakdown["unread"]
+            assert read <= breakdown["events"]
+
+    # The warehouse convention has no line numbers, so only the examples may differ.
+    def same(groups: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+        return [(group["kind"], group["signature"], group["count"]) for group in groups]
+
+    assert same(other["error_groups"]) == same(one["error_groups"])
+    assert same(other["signals"]) == same(one["signals"])
+    assert {kind: t["signals"] for kind, t in other["event_types"].items()} == {
+        kind: t["signals"] for kind, t in one["event_types"].items()
+    }
+
+
+def test_explain_text_shows_signals_per_event_type_and_the_error_groups(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = newest_session(sandbox)
+
+    run = api(sandbox, capsys, "explain", session.api_id)
+
+    assert run.code == 0
+    assert run.out.startswith(f"Session {session.api_id}: {len(session.events)} events")
+    assert "read as rage_click: 1" in run.out
+    assert "not read for errors" in run.out
+    assert "Error groups a report would show" in run.out and "TypeError" in run.out
+    assert "COULD NOT BE READ" not in run.out
+
+
+def test_explain_lists_the_key_sets_of_unreadable_events_and_never_their_values(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = newest_session(sandbox)
+    sandbox.faults.update(event_convention="unknown")  # every error-bearing key prefixed with zz_
+
+    text = api(sandbox, capsys, "explain", session.api_id)
+    document = json.loads(api(sandbox, capsys, "explain", session.api_id, "--json").out)
+
+    assert text.code == 0
+    assert "COULD NOT BE READ" in text.out and "zz_message" in text.out
+    assert "could not be read, so errors among them are missing" in text.out
+    assert document["error_groups"] == [] and document["signals"] == []
+    unread = document["unread"]
+    assert unread["count"] > 0
+    assert "zz_message" in unread["by_type"]["exception"]["keys"]
+    key_sets = document["event_types"]["request"]["unread_key_sets"]
+    assert key_sets and all(key.startswith("zz_") for key_set in key_sets for key in key_set["keys"])
+    assert sum(key_set["events"] for key_set in key_sets) == document["event_types"]["request"]["unread"]
+    values = _raw_values(session.events)
+    assert values  # the check below would prove nothing without them
+    for value in values:
+        assert value not in text.out, f"a property value leaked: {value!r}"
+        assert json.dumps(value)[1:-1] not in json.dumps(document)
+
+
+# ---------------------------------------------------------------------------------------------
 # investigate
 
 
@@ -576,6 +685,167 @@ def test_the_cli_sleeps_where_the_lambda_would_requeue(sandbox: FullstorySandbox
     assert finished.evidence.status == "complete"
     assert finished.evidence.matched_sessions == len(sandbox.data.segment_sessions(segment.id))
     assert len(finished.evidence.sessions) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# investigate --segment: a segment alert's export flow from the terminal
+
+
+class RecordingProgress(Progress):
+    """A progress display that keeps every status it was given (and draws nothing)."""
+
+    statuses: ClassVar[list[str]] = []
+
+    def __init__(self, label: str, **_: Any) -> None:
+        super().__init__(label, stream=io.StringIO(), background=False)
+
+    def update(self, status: str) -> None:
+        RecordingProgress.statuses.append(f"{self._label}: {status}")
+        super().update(status)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The CLI's sleeps between export checks, recorded instead of slept; statuses are recorded too."""
+    slept: list[float] = []
+    monkeypatch.setattr(ops, "pause", slept.append)
+    monkeypatch.setattr(RecordingProgress, "statuses", [])
+    monkeypatch.setattr(cli_module, "Progress", RecordingProgress)
+    return slept
+
+
+@pytest.mark.parametrize("how", ["id", "url", "name", "part of a name"])
+def test_investigate_a_segment_runs_the_export_flow_and_prints_the_report(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], waits: list[float], how: str
+) -> None:
+    sandbox.faults.update(export_pending_polls=2)
+    segment = sandbox.data.segment_named(CHECKOUT_ERRORS)
+    value = {
+        "id": segment.id,
+        "url": segment.url,
+        "name": segment.name.upper(),
+        "part of a name": "checkout err",
+    }[how]
+
+    run = api(
+        sandbox,
+        capsys,
+        "investigate",
+        "--segment",
+        value,
+        "--window-hours",
+        str(24 * 8),
+        "--max-sessions",
+        "2",
+    )
+
+    assert run.code == 0, run.err
+    assert run.out.startswith(f'# Segment alert "{CHECKOUT_ERRORS}": errors in 2 of 2 sessions')
+    assert "TypeError" in run.out
+    assert waits == [5, 5]  # slept where the Lambda would re-queue, twice while the export was pending
+    assert sandbox.calls["POST /segments/v1/exports"] == 1
+    assert sandbox.calls["GET /operations/v1/{id}"] == 3
+    assert sandbox.calls[EVENTS] == 2
+    assert segment.id in run.err
+    preparing = [status for status in RecordingProgress.statuses if "preparing the segment export" in status]
+    assert preparing and "(check 1/60, next check in 5s)" in preparing[0]
+
+
+def test_investigate_a_segment_json_names_the_segment_and_its_window(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], waits: list[float]
+) -> None:
+    segment = sandbox.data.segment_named(CHECKOUT_ERRORS)
+
+    run = api(
+        sandbox,
+        capsys,
+        "investigate",
+        "--segment",
+        segment.id,
+        "--window-hours",
+        "36",
+        "--max-sessions",
+        "1",
+        "--org-id",
+        ORG_ID,
+        "--json",
+    )
+
+    report = json.loads(run.out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["trigger"]["kind"] == "segment_alert"
+    assert report["trigger"]["segment"] == {"id": segment.id, "name": segment.name, "url": segment.url}
+    start = datetime.fromisoformat(report["window"]["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(report["window"]["end"].replace("Z", "+00:00"))
+    assert end - start == timedelta(hours=36)
+    assert run.code == (0 if report["sessions"] else 1)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("c", ["Checkout errors", "Frustrated clicks", "Completed checkout"], "segments match 'c'"),
+        ("Chekout erors", ["Checkout errors"], "no segment matches"),
+        ("https://app.fullstory.com/ui/o-X-na1/segments/nope", [], "no segment with the ID nope"),
+    ],
+)
+def test_investigate_a_segment_that_is_ambiguous_or_unknown_lists_candidates_and_exports_nothing(
+    sandbox: FullstorySandbox,
+    capsys: pytest.CaptureFixture[str],
+    waits: list[float],
+    case: tuple[str, list[str], str],
+) -> None:
+    value, listed, says = case
+
+    run = api(sandbox, capsys, "investigate", "--segment", value, "--org-id", ORG_ID)
+
+    assert run.code == 2
+    assert run.out == ""
+    assert says in run.err
+    for name in listed:
+        segment = sandbox.data.segment_named(name)
+        assert f"{segment.id} ('{name}')" in run.err
+    assert sandbox.calls["GET /segments/v1"] >= 1
+    assert sandbox.calls["POST /segments/v1/exports"] == 0
+
+
+def test_investigate_a_segment_whose_export_never_completes_stops_and_says_what_to_do(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], waits: list[float]
+) -> None:
+    sandbox.faults.update(export_never_completes=True)
+
+    run = api(
+        sandbox,
+        capsys,
+        "investigate",
+        "--segment",
+        CHECKOUT_ERRORS,
+        "--export-wait",
+        "0.5",  # 30 s: six checks 5 s apart
+        "--org-id",
+        ORG_ID,
+        "--json",
+    )
+
+    report = json.loads(run.out)
+    assert run.code == 1
+    assert report["status"] == "failed"
+    assert "still being prepared" in run.err and "--export-wait" in run.err and "--window-hours" in run.err
+    assert sandbox.calls["GET /operations/v1/{id}"] == 6
+    assert waits == [5] * 5
+    assert sandbox.calls[EVENTS] == 0
+
+
+def test_investigate_a_segment_whose_export_fails_exits_1(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str], waits: list[float]
+) -> None:
+    sandbox.faults.update(export_fails=True)
+
+    run = api(sandbox, capsys, "investigate", "--segment", CHECKOUT_ERRORS, "--org-id", ORG_ID)
+
+    assert run.code == 1
+    assert "could not export the segment" in run.err
+    assert "could not be investigated" in run.out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     fstriage sign / send          sign a payload; POST it signed, like Fullstory's "Test Endpoint"
     fstriage test-connection      what the API key can do
     fstriage sessions / segments / summary / events
+    fstriage explain              what the digest made of one session's events (when a report looks thin)
     fstriage investigate          the investigator Lambda's own Investigation, from a terminal
 
 This module only parses, formats and picks exit codes; the logic is in `fstriage_dev.ops`.
@@ -30,9 +31,11 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.digest import SessionDigest, digest_events
 from fstriage.core.errors import FstriageError, FullstoryAuthError
 from fstriage.core.investigation import Investigation
+from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.signature import HEADER_NAME, sign
 from fstriage_dev import ops
+from fstriage_dev.explain import explain_events, render_text
 from fstriage_dev.ops import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from fstriage_dev.progress import Progress
 
@@ -192,6 +195,7 @@ a missing key or secret, or an unreadable session ID.""",
     _add_segments(commands, api, json_option)
     _add_summary(commands, api, json_option)
     _add_events(commands, api, json_option)
+    _add_explain(commands, api, json_option)
     _add_investigate(commands, api, json_option)
     return parser
 
@@ -430,26 +434,58 @@ examples:
     parser.set_defaults(handler=_events)
 
 
+def _add_explain(commands: Any, api: argparse.ArgumentParser, json_option: argparse.ArgumentParser) -> None:
+    parser = _command(
+        commands,
+        "explain",
+        help="show what the digest made of one session's events, per event type (1 Activation)",
+        description="Read one session's raw events (GET /v2/sessions/{id}/events; costs 1 Activation), run "
+        "the investigator's digest on them and show, per event type, how many events were read as which "
+        "signal, how many were read and were not errors, and how many could not be read, with their "
+        "property key names (never their values); then the error groups a report would show. Run it "
+        "when a report looks thin.",
+        epilog=f"""\
+{KEY_HELP}
+
+SESSION may be a replay URL, `device:session` or `indv:device!session`.
+Cost: reading the session's events costs 1 Activation.
+Unreadable events are described by their key names only, so the output can be shared in an issue.
+
+examples:
+  {PROG} explain 5557778531805533:1110765439578976
+  {PROG} explain 'https://app.fullstory.com/ui/o-ABC-na1/session/691:555!111' --json > explain.json""",
+        parents=[api, json_option],
+    )
+    parser.add_argument("session", metavar="SESSION", help="the session (URL or ID)")
+    parser.set_defaults(handler=_explain)
+
+
 def _add_investigate(
     commands: Any, api: argparse.ArgumentParser, json_option: argparse.ArgumentParser
 ) -> None:
     parser = _command(
         commands,
         "investigate",
-        help="run the investigator's Investigation on a session or user; print the report",
-        description="Run the same Investigation the investigator Lambda runs, for a `manual` request "
-        "from the CLI whose window ends now, and print the report as Markdown (or its JSON with --json). "
-        "Nothing is queued or stored.",
+        help="run the investigator's Investigation on a session, user or segment; print the report",
+        description="Run the same Investigation the investigator Lambda runs, for a request from the CLI "
+        "whose window ends now, and print the report as Markdown (or its JSON with --json). Nothing is "
+        "queued or stored. With --segment it runs a segment alert's flow: export the segment's sessions "
+        "in the window, wait while Fullstory prepares the export (checking every 5 s, for up to "
+        "--export-wait minutes), then investigate the sessions with the most error signals.",
         epilog=f"""\
 {KEY_HELP}
 The org ID (for replay links) comes from --org-id, else ${ORG_ID_ENV}, else GET /me.
 
 Cost: each investigated session's events (or context) read costs 1 Activation; --max-sessions caps it.
 With --session, the user's other sessions in the window are investigated too, up to --max-sessions.
+--segment takes a segment ID, its URL, or its name (case ignored; a unique part of a name will do);
+the segment export itself costs no Activation.
 
 examples:
   {PROG} investigate --session 'https://app.fullstory.com/ui/o-ABC-na1/session/691:555!111'
   {PROG} investigate --email someone@example.com --window-hours 72 --max-sessions 5
+  {PROG} investigate --segment 'Checkout errors' --window-hours 6
+  {PROG} investigate --segment 'https://app.fullstory.com/ui/o-ABC-na1/segments/abc123' --json
   {PROG} investigate --uid user-001 --json > report.json""",
         parents=[api, json_option],
     )
@@ -462,6 +498,11 @@ examples:
     )
     subject.add_argument("--email", metavar="E", help="investigate this user's sessions in the window")
     subject.add_argument("--uid", metavar="U", help="investigate this user ID's sessions in the window")
+    subject.add_argument(
+        "--segment",
+        metavar="ID_NAME_OR_URL",
+        help="export this segment's sessions in the window and investigate the worst (like a segment alert)",
+    )
     parser.add_argument(
         "--max-sessions",
         metavar="N",
@@ -475,6 +516,13 @@ examples:
         type=_positive_float,
         default=24.0,
         help="the window ends now and starts H hours ago (default: 24)",
+    )
+    parser.add_argument(
+        "--export-wait",
+        metavar="MINUTES",
+        type=_positive_float,
+        default=5.0,
+        help="with --segment: how long to wait for Fullstory to prepare the export (default: 5)",
     )
     parser.add_argument("--profile", metavar="ID", help="summary profile for the AI summaries")
     parser.add_argument(
@@ -769,6 +817,22 @@ def _print_digest(digest: SessionDigest) -> None:
         print("  no error signals")
 
 
+def _explain(args: argparse.Namespace, context: Context) -> int:
+    session = ops.session_id(args.session)
+    with _client(args, context) as client:
+        _note("reading a session's events costs 1 Activation")
+        with Progress("reading session events"):
+            events = client.session_events(session)
+        with Progress("digesting"):
+            explanation = explain_events(session, events)
+        del events  # the client holds a large answer's slot until the list is freed
+    if args.json:
+        _print_json(explanation.to_dict())
+    else:
+        print("\n".join(render_text(explanation)))
+    return EXIT_OK
+
+
 def _investigate(args: argparse.Namespace, context: Context) -> int:
     sessions = [ops.session_id(value) for value in args.session or ()]  # bad IDs fail before any call
     with _client(args, context) as client:
@@ -778,21 +842,37 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
                 org_id = client.me().org_id
             if not org_id:
                 raise CliError(f"Fullstory's /me named no org: pass --org-id (or set {ORG_ID_ENV})")
-        request = ops.manual_request(
-            org_id=org_id,
-            session_ids=sessions,
-            uid=args.uid,
-            email=args.email,
-            window_hours=args.window_hours,
-            now=datetime.now(UTC),
-            note=args.note,
-        )
+        if args.segment is not None:
+            with Progress("listing segments"):
+                segment = ops.resolve_segment(client.segments(), args.segment)
+            _note(
+                f"segment {mask_email(segment.name)!r} ({segment.id}): exporting its sessions of the last "
+                f"{args.window_hours:g} h"
+            )
+            request = ops.segment_request(
+                org_id=org_id,
+                segment=segment,
+                window_hours=args.window_hours,
+                now=datetime.now(UTC),
+                note=args.note,
+            )
+        else:
+            request = ops.manual_request(
+                org_id=org_id,
+                session_ids=sessions,
+                uid=args.uid,
+                email=args.email,
+                window_hours=args.window_hours,
+                now=datetime.now(UTC),
+                note=args.note,
+            )
         settings = ops.cli_investigation_settings(
             org_id,
             max_sessions=args.max_sessions,
             concurrency=args.concurrency,
             summary_profile=args.profile,
             event_source=args.event_source,
+            export_wait_minutes=args.export_wait,
         )
         _note(
             f"investigating up to {ops.plural(args.max_sessions, 'session')}; "
@@ -804,7 +884,12 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
             finished = ops.run_until_finished(
                 Investigation(port, settings),
                 request,
-                on_wait=lambda requeue: port.waiting(requeue.delay_seconds),
+                sleep=ops.pause,
+                on_wait=lambda requeue: port.waiting(
+                    requeue.delay_seconds,
+                    checks=requeue.request.continuation.polls if requeue.request.continuation else None,
+                    max_checks=settings.export_max_polls,
+                ),
             )
         report = build_report(finished.evidence, view.usage, datetime.now(UTC))
     if args.json:
@@ -814,10 +899,25 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
     if finished.evidence.fatal == "auth":
         _fail(ops.explain(FullstoryAuthError("the API key was rejected", status=401), context.key_source))
         return EXIT_FAILED
+    segment_failure = SEGMENT_FAILURES.get(finished.evidence.fatal or "")
+    if segment_failure is not None:
+        _fail(segment_failure)
+        return EXIT_FAILED
     if report["status"] == "failed" or (report["status"] == "partial" and not report["sessions"]):
         _fail("nothing could be investigated; the report's notes say why")
         return EXIT_FAILED
     return EXIT_OK
+
+
+# What to do when a segment's export flow stops (the report's notes carry Fullstory's own words).
+SEGMENT_FAILURES: Final[Mapping[str, str]] = {
+    "export_timeout": "the segment export was still being prepared when fstriage stopped waiting: "
+    "wait longer with --export-wait MINUTES, try again later, or use a smaller --window-hours",
+    "export_failed": "Fullstory could not export the segment; the report's notes say why",
+    "export_forbidden": "the segment export was refused (403): segment exports need an Admin or "
+    "Architect key",
+    "segment_not_found": "Fullstory no longer knows the segment: check it with `fstriage segments`",
+}
 
 
 if __name__ == "__main__":

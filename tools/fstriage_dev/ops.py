@@ -7,8 +7,11 @@ function URL event reader, the request builder and the very `Investigation` the 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +49,7 @@ from fstriage.core.http import request_from_function_url_event
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings, Requeue
 from fstriage.core.redact import mask_email
 from fstriage.core.request import (
+    Alert,
     InvestigationRequest,
     Origin,
     Subject,
@@ -414,6 +418,103 @@ def manual_request(
     return build_request(trigger=trigger, subject=subject, window=window, origin=origin)
 
 
+# A segment named on the command line: its ID, its URL (`.../segments/<id>`), or its name.
+_SEGMENT_IN_URL = re.compile(r"/segments/([^/?#\s]+)")
+MAX_CANDIDATES: Final = 10
+
+
+def segment_id_in(value: str) -> str | None:
+    """The segment ID in a segment URL (`https://app.fullstory.com/ui/<org>/segments/<id>/...`)."""
+    found = _SEGMENT_IN_URL.search(value) if "://" in value or value.startswith("/") else None
+    return found.group(1) if found else None
+
+
+def resolve_segment(segments: Sequence[Segment], value: str) -> Segment:
+    """The one segment `value` names: by ID, by URL, by exact name, else by a unique part of a name.
+
+    Case is ignored for names. Several matches, or none, raise a CliError that lists candidates.
+    """
+    wanted = value.strip()
+    if not wanted:
+        raise CliError("--segment is empty: give a segment ID, URL or name (see `fstriage segments`)")
+    from_url = segment_id_in(wanted)
+    by_id = [s for s in segments if s.id == (from_url or wanted)]
+    if by_id:
+        return by_id[0]
+    if from_url is not None:
+        raise CliError(
+            f"no segment with the ID {from_url} (from the URL) is visible to this key; "
+            f"{_candidates_text(segments, segments)}"
+        )
+    folded = wanted.casefold()
+    exact = [s for s in segments if s.name.casefold() == folded]
+    if len(exact) == 1:
+        return exact[0]
+    if len(exact) > 1:
+        raise CliError(
+            f"{len(exact)} segments are named {wanted!r}: pass one of their IDs with --segment; "
+            f"{_candidates_text(exact, segments)}"
+        )
+    partial = [s for s in segments if folded in s.name.casefold()]
+    if len(partial) == 1:
+        return partial[0]
+    if partial:
+        raise CliError(
+            f"{len(partial)} segments match {wanted!r}: pass a full name or an ID with --segment; "
+            f"{_candidates_text(partial, segments)}"
+        )
+    names = {s.name.casefold(): s for s in segments}
+    close = [names[name] for name in difflib.get_close_matches(folded, list(names), n=5, cutoff=0.5)]
+    if not segments:
+        raise CliError(f"no segment matches {wanted!r}: this key sees no segments at all")
+    shown = close or list(segments)
+    hint = "close names" if close else "segments"
+    raise CliError(f"no segment matches {wanted!r}; {_candidates_text(shown, segments, hint)}")
+
+
+def _candidates_text(shown: Sequence[Segment], every: Sequence[Segment], what: str = "candidates") -> str:
+    listed = "; ".join(f"{s.id} ({mask_email(s.name)!r})" for s in shown[:MAX_CANDIDATES])
+    more = f"; and {len(shown) - MAX_CANDIDATES} more" if len(shown) > MAX_CANDIDATES else ""
+    tail = " (`fstriage segments` lists them all)" if len(every) > len(shown[:MAX_CANDIDATES]) else ""
+    return f"{what}: {listed}{more}{tail}" if shown else "`fstriage segments` lists the segments"
+
+
+def segment_request(
+    *, org_id: str, segment: Segment, window_hours: float = 24, now: datetime, note: str | None = None
+) -> InvestigationRequest:
+    """A request that runs a segment alert's export flow for `segment`, its window ending `now`.
+
+    The library starts the export, and asks to be re-queued while Fullstory prepares it; the CLI
+    sleeps instead (`run_until_finished`).
+    """
+    received = isoformat(now)
+    trigger = Trigger(
+        kind="segment_alert",
+        source="cli",
+        event_name="manual",
+        event_id=None,
+        occurred_at=received,
+        alert=Alert(
+            name=segment.name, segment_id=segment.id, segment_name=segment.name, segment_url=segment.url
+        ),
+        text=note,
+    )
+    window = Window(start=isoformat(now - timedelta(hours=window_hours)), end=received)
+    identity = json.dumps([org_id, received, "segment", segment.id])
+    origin = Origin(
+        org_id=org_id,
+        delivery_key="cli:" + hashlib.sha256(identity.encode()).hexdigest(),
+        received_at=received,
+        signed_at=None,
+    )
+    return build_request(trigger=trigger, subject=Subject(), window=window, origin=origin)
+
+
+def pause(seconds: float) -> None:
+    """How the CLI waits between export checks (a module function, so tests can replace it)."""
+    time.sleep(seconds)
+
+
 class ProgressPort:
     """The Fullstory port an `Investigation` uses, passed through to the client while a status line
     counts what was read. Thread-safe: the investigation reads sessions from a small pool."""
@@ -471,9 +572,11 @@ class ProgressPort:
             "downloading the segment export", "downloads", self._client.export_results, search_export_id
         )
 
-    def waiting(self, seconds: int) -> None:
+    def waiting(self, seconds: int, *, checks: int | None = None, max_checks: int | None = None) -> None:
+        """Say that Fullstory is still preparing the export, and when it is checked again."""
+        done = f"check {checks}/{max_checks}, " if checks and max_checks else ""
         with self._lock:
-            self._label = f"segment export pending, next check in {seconds}s"
+            self._label = f"Fullstory is preparing the segment export ({done}next check in {seconds}s)"
         self._show()
 
     def _tracked[**P, R](
@@ -521,6 +624,9 @@ def run_until_finished(
     return outcome
 
 
+EXPORT_POLL_SECONDS: Final = 5
+
+
 def cli_investigation_settings(
     org_id: str,
     *,
@@ -528,6 +634,7 @@ def cli_investigation_settings(
     concurrency: int = 4,
     summary_profile: str | None = None,
     event_source: str = "events",
+    export_wait_minutes: float = 5.0,
 ) -> InvestigationSettings:
     return InvestigationSettings(
         org_id=org_id,
@@ -536,8 +643,8 @@ def cli_investigation_settings(
         summary_profile=summary_profile,
         event_source="context" if event_source == "context" else "events",
         # A terminal can wait: poll a pending export every few seconds rather than SQS's 30.
-        export_poll_delay_seconds=5,
-        export_max_polls=60,
+        export_poll_delay_seconds=EXPORT_POLL_SECONDS,
+        export_max_polls=max(1, math.ceil(export_wait_minutes * 60 / EXPORT_POLL_SECONDS)),
         deadline_margin_seconds=0.0,
     )
 
