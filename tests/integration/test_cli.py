@@ -639,6 +639,39 @@ def test_investigate_a_user_caps_the_sessions_and_uses_the_window(
     assert sandbox.calls[EVENTS] == 0
 
 
+def test_investigate_a_user_whose_sessions_are_older_than_the_window_suggests_a_wider_one(
+    sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newest = max(session.created for session in sandbox.data.sessions_of(uid="user-001"))
+    assert datetime.now(UTC) - newest > timedelta(hours=2)  # a 1 h window ending now holds none
+    run = api(
+        sandbox,
+        capsys,
+        "investigate",
+        "--uid",
+        "user-001",
+        "--org-id",
+        ORG_ID,
+        "--window-hours",
+        "1",
+        "--json",
+    )
+
+    assert run.code == 0
+    report = json.loads(run.out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["sessions"] == []
+    outside = report["outside_window"]
+    assert outside["count"] == len(sandbox.data.sessions_of(uid="user-001"))
+    hours = cli_module.window_hours_to_reach(outside, report["window"]["end"])
+    assert hours is not None and hours > 1
+    assert f"try --window-hours {hours}" in run.err
+    wider = api(
+        sandbox, capsys, "investigate", "--uid", "user-001", "--org-id", ORG_ID, "--window-hours", str(hours)
+    )
+    assert wider.code == 0 and "outside the window" not in wider.err
+
+
 def test_investigate_that_gathers_nothing_exits_1(
     sandbox: FullstorySandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -740,7 +773,9 @@ def test_investigate_a_segment_runs_the_export_flow_and_prints_the_report(
     )
 
     assert run.code == 0, run.err
-    assert run.out.startswith(f'# Segment alert "{CHECKOUT_ERRORS}": errors in 2 of 2 sessions')
+    assert run.out.startswith(
+        f'# Segment "{CHECKOUT_ERRORS}": errors in 2 of 2 sessions'
+    )  # no alert: not "Segment alert"
     assert "TypeError" in run.out
     assert waits == [5, 5]  # slept where the Lambda would re-queue, twice while the export was pending
     assert sandbox.calls["POST /segments/v1/exports"] == 1

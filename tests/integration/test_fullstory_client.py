@@ -880,3 +880,33 @@ def test_an_answer_over_the_cap_is_refused_but_its_activation_counted(
     assert refused.value.message == "session_events: the answer is larger than the client's 4,096 bytes cap"
     assert (client.usage.calls, client.usage.activations) == (1, 1)  # served, so spent
     assert client.summary(session_id).text  # the pool is still usable
+
+
+def test_key_role_asks_me_once_per_client_and_its_views_share_it(
+    client: FullstoryClient, sandbox: FullstorySandbox
+) -> None:
+    sandbox.faults.update(role="architect")
+
+    roles = [client.key_role(), client.with_deadline(None).key_role(), client.key_role()]
+
+    assert roles == ["ARCHITECT"] * 3
+    assert sandbox.calls["GET /me"] == 1
+
+
+def test_key_role_is_none_when_me_is_refused_and_the_refusal_is_kept(
+    client: FullstoryClient, sandbox: FullstorySandbox
+) -> None:
+    sandbox.faults.update(me_refused=True)
+
+    assert client.key_role() is None
+    assert client.key_role() is None
+    assert sandbox.calls["GET /me"] == 1  # the same key gets the same refusal
+
+
+def test_key_role_after_an_outage_asks_again(make_client: MakeClient, sandbox: FullstorySandbox) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=1))
+    sandbox.faults.update(server_error_count=1)
+
+    assert client.key_role() is None  # an outage is not cached
+    assert client.key_role() == "ADMIN"
+    assert sandbox.calls["GET /me"] == 2

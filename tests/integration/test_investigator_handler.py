@@ -439,9 +439,10 @@ def test_export_that_never_completes_stops_after_export_max_polls(rig: Rig) -> N
     assert response == {"batchItemFailures": []}
     report, _ = rig.the_report()
     assert report["status"] == "failed"
+    segment_id = report["trigger"]["alert"]["segment_id"]
     assert report["notes"] == [
         "The segment export was still being prepared after 3 checks; the report covers the alert only. "
-        "Investigate by hand later with `fstriage investigate`."
+        f"Investigate by hand later with `fstriage investigate --segment {segment_id}`."
     ]
     assert (rig.sandbox.calls[EXPORT_START], rig.sandbox.calls[OPERATION]) == (1, 3)
     assert rig.stack.receive() == []
@@ -1163,3 +1164,124 @@ def test_slack_text_cannot_ping_channels_or_break_out_of_code_spans() -> None:
     assert "&lt;!channel&gt;" in text
     bullet = text.splitlines()[1]
     assert bullet.count("`") == 2  # the signature's own backtick cannot close the code span
+
+
+# ---------------------------------------------------------------------------------------------
+# The cause of a 403, from the key's role; the user's identity and the window
+
+ME = "GET /me"
+
+
+@pytest.mark.parametrize(
+    ("faults", "cause", "not_cause"),
+    [
+        (
+            {"activation_off": True},
+            "The key's role is ADMIN, which may read them, so: Session events are part of Anywhere: "
+            "Activation, which is off for this org",
+            "Standard",
+        ),
+        (
+            {"role": "USER"},
+            "Session events need an Admin or Architect API key; this key's role is USER (Standard)",
+            "is off for this org",
+        ),
+    ],
+)
+def test_a_bare_403_is_explained_by_the_keys_role_asked_once_per_container(
+    rig: Rig, faults: dict[str, Any], cause: str, not_cause: str
+) -> None:
+    # Fullstory's 403 says only "Forbidden": the role alone tells the two causes apart.
+    rig.sandbox.faults.update(forbidden_wording=False, **faults)
+    module = rig.handler()
+    for uid in ("user-001", "user-004"):  # two deliveries to the same container
+        document = note_on(rig.sandbox, newest(rig.sandbox, uid))
+        document["data"]["id"] = f"note-{uid}"
+        rig.queue(webhook(document, rig.sandbox))
+        _, response = rig.deliver(module)
+        assert response == {"batchItemFailures": []}
+
+    reports = rig.reports()
+    assert len(reports) == 2
+    for report, _ in reports:
+        [events_note] = [n for n in report["notes"] if n.startswith("Session events were unavailable")]
+        assert "HTTP 403: Forbidden" in events_note
+        assert cause in events_note
+        assert not_cause not in events_note
+    assert rig.sandbox.calls[ME] == 1  # one client per container, and it keeps the role
+
+
+def test_when_me_is_refused_fullstorys_wording_is_only_a_hint(rig: Rig) -> None:
+    rig.sandbox.faults.update(me_refused=True, activation_off=True)
+    rig.queue(webhook(note_on(rig.sandbox, newest(rig.sandbox, "user-001")), rig.sandbox))
+
+    rig.deliver(rig.handler())
+
+    report, _ = rig.the_report()
+    [events_note] = [n for n in report["notes"] if n.startswith("Session events were unavailable")]
+    assert "The key's role could not be read (GET /me), but Fullstory's message names it." in events_note
+    assert "Anywhere: Activation, which is off for this org" in events_note
+
+
+def test_when_me_is_refused_and_the_403_is_bare_both_causes_are_named(rig: Rig) -> None:
+    rig.sandbox.faults.update(me_refused=True, activation_off=True, forbidden_wording=False)
+    rig.queue(webhook(note_on(rig.sandbox, newest(rig.sandbox, "user-001")), rig.sandbox))
+
+    rig.deliver(rig.handler())
+
+    report, _ = rig.the_report()
+    [events_note] = [n for n in report["notes"] if n.startswith("Session events were unavailable")]
+    assert "Either the key's tier is too low" in events_note
+    assert "or Anywhere: Activation is off for this org" in events_note
+
+
+def test_a_summary_profiles_structured_response_reaches_the_report(rig: Rig) -> None:
+    session = newest(rig.sandbox, "user-003")
+    rig.queue(webhook(note_on(rig.sandbox, session), rig.sandbox))
+
+    rig.deliver(rig.handler(SUMMARY_PROFILE_ID=synth.TRIAGE_PROFILE))
+
+    report, _ = rig.the_report()  # schema-checked
+    [only] = report["sessions"]
+    _, expected = synth.summary(session)
+    assert only["summary"]["response"] == expected
+    assert only["summary"]["text"]
+
+
+def test_a_uid_that_lists_nothing_falls_back_to_the_email(rig: Rig) -> None:
+    user = rig.sandbox.data.user("user-001")
+    document = payloads.stream_user(user_id="uid-from-another-app", user_email=user.email)
+    rig.queue(webhook(document, rig.sandbox, stream=True))
+
+    rig.deliver(rig.handler())
+
+    report, markdown = rig.the_report()
+    assert report["trigger"]["subject"]["matched_by"] == "email"
+    assert {s["session_id"] for s in report["sessions"]} == {
+        s.api_id for s in rig.sandbox.data.sessions_of(uid="user-001")[:2]
+    }
+    assert "Fullstory listed no sessions for the user's uid; their email matched 4 sessions" in markdown
+    assert rig.sandbox.calls["GET /sessions/v2"] == 2
+
+
+def test_a_user_whose_sessions_are_all_older_than_the_window_is_told_how_many_and_when(rig: Rig) -> None:
+    older = rig.sandbox.data.sessions_of(uid="user-002")  # 3 sessions, the newest 2 days old
+    rig.queue(webhook(payloads.stream_user(user_id="user-002"), rig.sandbox, stream=True))
+
+    rig.deliver(rig.handler())
+
+    report, markdown = rig.the_report()
+    assert (report["status"], report["sessions"]) == ("complete", [])
+    outside = report["outside_window"]
+    assert (outside["count"], outside["at_least"]) == (3, False)
+    # The listing sends epoch seconds: the newest time is the sandbox's, to the second.
+    assert parse_isoformat(outside["newest"]) == older[0].created.replace(microsecond=0)
+    newest_at = outside["newest"]
+    assert report["headline"].endswith(
+        f"no sessions in the window; 3 outside it, the newest at {newest_at}; see notes"
+    )
+    assert (
+        "The user has 3 sessions in Fullstory, but all lie outside the window; the newest was created at "
+        f"{newest_at}. Investigate a wider window to read them." in markdown
+    )
+    assert rig.sandbox.calls[EVENTS] == 0

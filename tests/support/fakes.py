@@ -120,6 +120,8 @@ class MemoryFullstory:
     export_state: str = "COMPLETED"
     export_error_details: str | None = None
     before_call: Callable[[str], None] | None = None
+    # What `GET /me` says the key's role is (`fail["me"]` refuses it instead).
+    role: str = "ADMIN"
     calls: Counter[str] = field(default_factory=Counter)
     activations: int = 0
     _exports: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
@@ -143,6 +145,13 @@ class MemoryFullstory:
         if session is None:
             raise _not_found()
         return session
+
+    def key_role(self) -> str | None:
+        try:
+            self._call("me")
+        except FullstoryError:
+            return None
+        return self.role
 
     def sessions(
         self, *, uid: str | None = None, email: str | None = None, limit: int = 20

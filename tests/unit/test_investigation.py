@@ -26,7 +26,7 @@ from fstriage.core.investigation import (
     Notes,
     Requeue,
 )
-from fstriage.core.request import InvestigationRequest, parse_isoformat
+from fstriage.core.request import InvestigationRequest, isoformat, parse_isoformat
 from fstriage_dev.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryFullstory
@@ -129,16 +129,18 @@ def test_a_note_that_does_not_degrade_leaves_the_investigation_complete() -> Non
 def test_a_gap_in_three_sessions_is_one_sentence_for_3_sessions() -> None:
     every = user_sessions("user-001", within=WEEK)
     assert len(every) == 4
-    fake = MemoryFullstory(DATA, fail={f"session_events:{sid}": FORBIDDEN for sid in every[1:]})
+    fake = MemoryFullstory(DATA, role="USER", fail={f"session_events:{sid}": FORBIDDEN for sid in every[1:]})
 
     evidence = run(fake, user_stream(lookback=WEEK))
 
     assert evidence.status == "partial"
     assert evidence.notes.sentences() == [
         "Session events were unavailable for 3 sessions (Fullstory answered 403: session_events: HTTP 403: "
-        "insufficient permissions). Session events need an Admin or Architect API key (a Standard key cannot "
-        "read them). Console errors, exceptions, failed requests and frustrated clicks are missing there."
+        "insufficient permissions). Session events need an Admin or Architect API key; this key's role is "
+        "USER (Standard), which cannot read them. Console errors, exceptions, failed requests and frustrated "
+        "clicks are missing there."
     ]
+    assert fake.calls["me"] == 1  # the role is asked once per container, not once per refusal
     assert [f.session_id for f in evidence.sessions if f.digest is not None] == every[:1]
 
 
@@ -514,3 +516,208 @@ def test_a_rejected_key_fails_the_investigation_at_once() -> None:
 
     assert (evidence.status, evidence.fatal) == ("failed", "auth")
     assert evidence.notes.topics() == {"auth"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a 403: from the key's role, not from Fullstory's wording
+
+BARE_403 = FullstoryForbidden("session_events: HTTP 403: Forbidden", status=403, code="forbidden")
+WORDED_403 = FullstoryForbidden(
+    "session_events: HTTP 403: Anywhere: Activation is not enabled for this organization",
+    status=403,
+    code="forbidden",
+)
+ACTIVATION_FIX = "Session events are part of Anywhere: Activation, which is off for this org"
+TIER_FIX = "Session events need an Admin or Architect API key"
+
+
+def events_note(fake: MemoryFullstory) -> str:
+    session = DATA.sessions_of(uid="user-001")[0]
+    evidence = run(fake, custom_event_on(session))
+    [note] = [n for n in evidence.notes.sentences() if n.startswith("Session events were unavailable")]
+    assert evidence.status == "partial"
+    return note
+
+
+@pytest.mark.parametrize(
+    ("role", "cause", "not_cause"),
+    [
+        ("ADMIN", ACTIVATION_FIX, TIER_FIX),
+        ("ARCHITECT", ACTIVATION_FIX, TIER_FIX),
+        ("USER", f"{TIER_FIX}; this key's role is USER (Standard), which cannot read them", ACTIVATION_FIX),
+        ("VIEW_ONLY", f"{TIER_FIX}; this key's role is VIEW_ONLY", ACTIVATION_FIX),
+    ],
+)
+def test_the_cause_of_an_events_403_comes_from_the_keys_role(role: str, cause: str, not_cause: str) -> None:
+    # The same bare 403, whatever the role: only the role can tell the two causes apart.
+    fake = MemoryFullstory(DATA, role=role, fail={"session_events": BARE_403})
+
+    note = events_note(fake)
+
+    assert cause in note
+    assert not_cause not in note
+    assert fake.calls["me"] == 1
+
+
+def test_a_role_beats_fullstorys_wording() -> None:
+    fake = MemoryFullstory(DATA, role="USER", fail={"session_events": WORDED_403})
+
+    note = events_note(fake)
+
+    assert TIER_FIX in note and ACTIVATION_FIX not in note
+
+
+def test_when_me_is_refused_fullstorys_wording_is_the_hint() -> None:
+    me_refused = FullstoryForbidden("me: HTTP 403: Forbidden", status=403, code="forbidden")
+    worded = MemoryFullstory(DATA, fail={"me": me_refused, "session_events": WORDED_403})
+    bare = MemoryFullstory(DATA, fail={"me": me_refused, "session_events": BARE_403})
+
+    hinted, unknown = events_note(worded), events_note(bare)
+
+    assert "The key's role could not be read (GET /me), but Fullstory's message names it." in hinted
+    assert ACTIVATION_FIX in hinted and TIER_FIX not in hinted
+    # No role and no wording: both causes, never a wrong certainty.
+    assert "The key's role could not be read (GET /me). Either the key's tier is too low" in unknown
+    assert "or Anywhere: Activation is off for this org" in unknown
+
+
+def test_an_unknown_role_names_both_causes() -> None:
+    note = events_note(MemoryFullstory(DATA, role="UNKNOWN", fail={"session_events": BARE_403}))
+
+    assert "The key's role is UNKNOWN, which fstriage does not know. Either the key's tier is too low" in note
+    assert "or Anywhere: Activation is off for this org" in note
+
+
+def test_the_role_is_not_asked_when_nothing_was_refused() -> None:
+    fake = MemoryFullstory(DATA)
+
+    run(fake, user_stream(lookback=WEEK))
+
+    assert fake.calls["me"] == 0
+
+
+def test_a_summary_profiles_structured_response_is_kept() -> None:
+    session = DATA.sessions_of(uid="user-001")[0]
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, custom_event_on(session), summary_profile="triage")
+
+    finding = evidence.sessions[0]
+    _, expected = synth.summary(session)
+    assert finding.summary_response == expected
+    assert finding.summary_text
+
+
+# ---------------------------------------------------------------------------------------------
+# Who the user is: uid or email, and sessions outside the window
+
+
+def user_by(
+    *, uid: str | None = None, email: str | None = None, lookback: timedelta = WEEK
+) -> InvestigationRequest:
+    return payloads.request_for(
+        payloads.stream_user(user_id=uid, user_email=email),
+        received_at=ANCHOR,
+        lookback=lookback,
+        stream=True,
+    )
+
+
+def test_a_uid_that_lists_nothing_falls_back_to_the_email_and_says_so() -> None:
+    email = DATA.user("user-001").email
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, user_by(uid="not-the-identify-uid", email=email))
+
+    assert [f.session_id for f in evidence.sessions] == user_sessions("user-001", within=WEEK)
+    assert evidence.matched_by == "email"
+    assert fake.calls["sessions"] == 2
+    assert evidence.notes.sentences() == [
+        "Fullstory listed no sessions for the user's uid; their email matched 4 sessions, which this "
+        "report reads."
+    ]
+    assert evidence.status == "complete"
+
+
+def test_the_uid_is_tried_first_when_the_request_names_both() -> None:
+    fake = MemoryFullstory(DATA, listed={"stale@example.test": []})
+
+    evidence = run(fake, user_by(uid="user-001", email="stale@example.test"))
+
+    assert evidence.matched_by == "uid"
+    assert fake.calls["sessions"] == 1
+    assert "matched_by" not in evidence.notes.topics()
+
+
+def test_a_sessions_user_whose_uid_lists_nothing_is_listed_by_the_email_of_its_identify_event() -> None:
+    # An event on a session: the request names no user; the session's identify event gives both.
+    session = DATA.sessions_of(uid="user-001")[0]
+    fake = MemoryFullstory(DATA, listed={"user-001": []})
+
+    evidence = run(fake, custom_event_on(session))
+
+    assert evidence.matched_by == "email"
+    assert "matched_by" in evidence.notes.topics()
+    assert {f.session_id for f in evidence.sessions} == set(user_sessions("user-001", within=WEEK))
+
+
+def test_a_user_unknown_by_uid_and_email_is_said_plainly() -> None:
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, user_by(uid="nobody", email="nobody@example.test"))
+
+    assert evidence.sessions == []
+    assert evidence.matched_by is None
+    assert fake.calls["sessions"] == 2
+    [note] = evidence.notes.sentences()
+    assert note.startswith("Fullstory listed no sessions for the user's uid or email")
+    assert evidence.outside_window is None
+
+
+def test_sessions_all_outside_the_window_are_counted_with_the_newest_time() -> None:
+    everything = DATA.sessions_of(uid="user-001")
+    window = timedelta(hours=24)
+    old = [s for s in everything if s.created < ANCHOR - window]
+    assert old and len(old) < len(everything)
+    refs = [
+        SessionRef(s.device_id, s.session_id, str(int(s.created.timestamp())), s.created, DATA.replay_url(s))
+        for s in old
+    ]
+    fake = MemoryFullstory(DATA, listed={"user-001": refs})
+
+    evidence = run(fake, user_stream(lookback=window))
+
+    assert evidence.sessions == []
+    assert evidence.outside_window is not None
+    newest = max(s.created for s in old)
+    assert (evidence.outside_window.count, evidence.outside_window.at_least) == (len(old), False)
+    assert evidence.outside_window.newest == isoformat(newest)
+    assert evidence.notes.sentences() == [
+        f"The user has {len(old)} sessions in Fullstory, but all lie outside the window; the newest was "
+        f"created at {isoformat(newest)}. Investigate a wider window to read them."
+    ]
+    assert evidence.status == "complete"
+    assert fake.calls["session_events"] == 0
+
+
+def test_a_full_listing_outside_the_window_is_at_least_that_many() -> None:
+    session = DATA.sessions_of(uid="user-001")[-1]
+    long_ago = ANCHOR - timedelta(days=90)
+    refs = [
+        SessionRef(session.device_id, f"{n}", str(int(long_ago.timestamp())), long_ago, None)
+        for n in range(50)
+    ]
+    fake = MemoryFullstory(DATA, listed={"user-001": refs})
+
+    evidence = run(fake, user_stream())
+
+    assert evidence.outside_window is not None and evidence.outside_window.at_least
+    assert "The user has at least 50 sessions in Fullstory" in evidence.notes.sentences()[0]
+
+
+def test_no_outside_window_note_when_some_sessions_are_inside() -> None:
+    evidence = run(MemoryFullstory(DATA), user_stream())
+
+    assert evidence.sessions
+    assert evidence.outside_window is None
+    assert "outside_window" not in evidence.notes.topics()

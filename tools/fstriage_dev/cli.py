@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import textwrap
@@ -33,6 +34,7 @@ from fstriage.core.errors import FstriageError, FullstoryAuthError
 from fstriage.core.investigation import Investigation
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, render_markdown
+from fstriage.core.request import parse_isoformat
 from fstriage.core.signature import HEADER_NAME, sign
 from fstriage_dev import ops
 from fstriage_dev.explain import explain_events, render_text
@@ -906,7 +908,21 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
     if report["status"] == "failed" or (report["status"] == "partial" and not report["sessions"]):
         _fail("nothing could be investigated; the report's notes say why")
         return EXIT_FAILED
+    hours = window_hours_to_reach(report.get("outside_window"), report["window"]["end"])
+    if hours is not None:
+        _note(f"the user's sessions lie outside the window: try --window-hours {hours}")
     return EXIT_OK
+
+
+def window_hours_to_reach(outside: Mapping[str, Any] | None, window_end: str) -> int | None:
+    """The `--window-hours` that reaches back to the newest session outside the window, rounded up."""
+    if not outside or not outside.get("newest"):
+        return None
+    try:
+        gap = parse_isoformat(window_end) - parse_isoformat(str(outside["newest"]))
+    except ValueError:
+        return None
+    return max(1, math.ceil(gap.total_seconds() / 3600) + 1)
 
 
 # What to do when a segment's export flow stops (the report's notes carry Fullstory's own words).

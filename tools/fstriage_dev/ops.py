@@ -572,6 +572,10 @@ class ProgressPort:
             "downloading the segment export", "downloads", self._client.export_results, search_export_id
         )
 
+    def key_role(self) -> str | None:
+        """The key's role (`GET /me`, cached by the client): what tells a tier 403 from Activation off."""
+        return self._client.key_role()
+
     def waiting(self, seconds: int, *, checks: int | None = None, max_checks: int | None = None) -> None:
         """Say that Fullstory is still preparing the export, and when it is checked again."""
         done = f"check {checks}/{max_checks}, " if checks and max_checks else ""

@@ -34,9 +34,12 @@ class FaultSettings:
     server_error_status: int = 503
     error_body: str = "json"  # injected errors: "json" | "html" (non-JSON) | "echo" (echoes the headers)
     unauthorized: bool = False  # every API call answers 401
-    forbidden_tier: bool = False  # read endpoints answer 403 "insufficient permissions"
+    forbidden_tier: bool = False  # read endpoints answer 403 "insufficient permissions"; /me says USER
     activation_off: bool = False  # events/context/summary answer 403 (Anywhere: Activation off)
     role: str = "ADMIN"  # what /me reports; USER (= Standard) also makes read endpoints 403
+    me_refused: bool = False  # /me answers 403, so a client cannot learn the key's role
+    # False: every 403 says only "Forbidden", as nothing promises Fullstory names the cause.
+    forbidden_wording: bool = True
     export_pending_polls: int = 1  # PENDING answers before an export completes
     export_never_completes: bool = False
     export_fails: bool = False  # the export ends FAILED instead of COMPLETED

@@ -257,9 +257,17 @@ class _Server(ThreadingHTTPServer):
 
 def _me(call: _Call) -> Reply:
     settings = call.sandbox.faults.snapshot()
+    if settings.me_refused:
+        return api_error(403, _forbidden(settings, "insufficient permissions"), "forbidden")
+    # A key refused for its tier is a Standard one, whatever `role` says.
+    role = "USER" if settings.forbidden_tier else settings.role
     return json_reply(
-        200, {"email": "sandbox-admin@example.test", "orgId": call.sandbox.data.org_id, "role": settings.role}
+        200, {"email": "sandbox-admin@example.test", "orgId": call.sandbox.data.org_id, "role": role}
     )
+
+
+def _forbidden(settings: FaultSettings, message: str) -> str:
+    return message if settings.forbidden_wording else "Forbidden"
 
 
 def _sessions(call: _Call) -> Reply:
@@ -561,9 +569,9 @@ class _Handler(BaseHTTPRequestHandler):
                     settings, status, message, "server_error", headers=headers, path=self.path
                 ), drip
             if route.read and (settings.forbidden_tier or settings.role not in _READ_ROLES):
-                return api_error(403, "insufficient permissions", "forbidden"), drip
+                return api_error(403, _forbidden(settings, "insufficient permissions"), "forbidden"), drip
             if route.activation and settings.activation_off:
-                return api_error(403, _ACTIVATION_OFF, "forbidden"), drip
+                return api_error(403, _forbidden(settings, _ACTIVATION_OFF), "forbidden"), drip
         call = _Call(sandbox, method, path, args, parse_qs(parts.query), body, headers)
         return route.handler(call), drip
 

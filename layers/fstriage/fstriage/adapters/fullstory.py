@@ -340,6 +340,15 @@ class _Lease:
                 weakref.finalize(owner, self.release)
 
 
+class _RoleCache:
+    """The key's role once `GET /me` answered (or refused); the lock makes it one call per client."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known = False
+        self.value: str | None = None
+
+
 class _Events(list[dict[str, Any]]):
     """A plain list of events that can carry a weak reference (for `_Lease.release_when_freed`)."""
 
@@ -403,6 +412,8 @@ class FullstoryClient:
         self._session = session or _new_session(pool_size)
         self._usage = _UsageCounter()
         self._trace_provider = trace_provider
+        # The key's role, asked once per client (one per container); `with_deadline` views share it.
+        self._role = _RoleCache()
 
     def __repr__(self) -> str:
         return f"FullstoryClient(base_url={self.base_url!r})"  # never the key
@@ -446,6 +457,24 @@ class FullstoryClient:
             org_id=_text(body.get("orgId") or body.get("org_id")) or "",
             role=(_text(body.get("role")) or "UNKNOWN").upper(),
         )
+
+    def key_role(self) -> str | None:
+        """The key's role from `GET /me`, asked once and cached; None when `/me` was refused or failed.
+
+        It tells a Standard key's 403 from Anywhere: Activation being off. A refusal is cached like an
+        answer (the same key gets the same one); an outage is not, so a later call asks again.
+        """
+        with self._role.lock:
+            if self._role.known:
+                return self._role.value
+            try:
+                role: str | None = self.me().role
+            except FullstoryError as error:
+                if error.retryable or isinstance(error, FullstoryUnavailable):
+                    return None
+                role = None
+            self._role.known, self._role.value = True, role
+            return role
 
     def sessions(
         self, *, uid: str | None = None, email: str | None = None, limit: int = 20

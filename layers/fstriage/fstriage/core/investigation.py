@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from fstriage.core.digest import (
     SessionDigest,
@@ -33,7 +33,14 @@ from fstriage.core.errors import (
     FullstoryForbidden,
     FullstoryNotFound,
 )
-from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
+from fstriage.core.fullstory_models import (
+    READ_ROLES,
+    FullstoryUsage,
+    Operation,
+    Segment,
+    SessionRef,
+    Summary,
+)
 from fstriage.core.request import (
     Continuation,
     InvestigationRequest,
@@ -72,6 +79,15 @@ class FullstoryPort(Protocol):
     def operation(self, operation_id: str) -> Operation: ...
 
     def export_results(self, search_export_id: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class KeyRolePort(Protocol):
+    """A port that can tell its key's role (`GET /me`, asked once per client); a wrapper may not."""
+
+    def key_role(self) -> str | None:
+        """The role, upper-case (ADMIN, ARCHITECT, USER, ...); None when `/me` was refused or failed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,8 @@ class SessionFindings:
     email: str | None = None
     display_name: str | None = None
     summary_text: str | None = None
+    # The summary profile's structured answer, when its profile has a response schema.
+    summary_response: dict[str, Any] | None = None
     summary_unavailable: str | None = None
     digest: SessionDigest | None = None
     events_unavailable: str | None = None
@@ -196,6 +214,38 @@ def unread_events(evidence: Evidence) -> UnreadEvents | None:
     )
 
 
+Identity = Literal["uid", "email"]
+# How many of a user's sessions one listing asks for (newest first); more are counted as "at least".
+USER_SESSIONS_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideWindow:
+    """A user's listed sessions, when all of them lie outside the investigated window."""
+
+    count: int
+    at_least: bool  # the listing was full: there may be more
+    newest: str | None  # when the newest of them was created (ISO 8601), if Fullstory said
+
+    def sentence(self) -> str:
+        many = f"at least {self.count}" if self.at_least else str(self.count)
+        plural = "" if self.count == 1 and not self.at_least else "s"
+        verb = "lies" if self.count == 1 and not self.at_least else "lie"
+        newest = f"; the newest was created at {self.newest}" if self.newest else ""
+        return (
+            f"The user has {many} session{plural} in Fullstory, but {'it' if verb == 'lies' else 'all'} "
+            f"{verb} outside the window{newest}. Investigate a wider window to read them."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "at_least": self.at_least,
+            "newest": self.newest,
+            "note": self.sentence(),
+        }
+
+
 @dataclass(slots=True)
 class Evidence:
     """Everything an investigation gathered; `core.report` turns it into the report."""
@@ -210,6 +260,10 @@ class Evidence:
     matched_sessions: int = 0
     # Set when the investigation finishes: events that could be errors but could not be read.
     unread: UnreadEvents | None = None
+    # Which of the user's identities listed their sessions (the uid, or the email as a fallback).
+    matched_by: Identity | None = None
+    # Set when the user's sessions all lie outside the window.
+    outside_window: OutsideWindow | None = None
 
     @property
     def status(self) -> Status:
@@ -244,6 +298,7 @@ class Investigation:
         self._settings = settings
         self._deadline = deadline
         self._now = now
+        self._role: tuple[str | None] | None = None
 
     def run(self, request: InvestigationRequest) -> Finished | Requeue:
         problems = request_problems(request)
@@ -374,7 +429,8 @@ class Investigation:
                 evidence.notes.add(
                     "export_timeout",
                     f"The segment export was still being prepared after {polls} checks; the report covers "
-                    "the alert only. Investigate by hand later with `fstriage investigate`.",
+                    f"the alert only. Investigate by hand later with `fstriage investigate --segment "
+                    f"{continuation.segment_id}`.",
                     degrades=True,
                 )
                 return Finished(evidence)
@@ -458,23 +514,55 @@ class Investigation:
         exclude: set[str],
     ) -> list[SessionFindings]:
         self._require_time()
-        try:
-            refs = self._fullstory.sessions(uid=uid, email=None if uid else email, limit=50)
-        except (FullstoryForbidden, FullstoryNotFound, FullstoryBadRequest) as refused:
+        # The uid first (the precise key), then the email when the uid lists nothing: a user may be
+        # identified by one in Fullstory and named by the other in the alert, stream or session.
+        lookups: list[tuple[Identity, str]] = []
+        if uid:
+            lookups.append(("uid", uid))
+        if email:
+            lookups.append(("email", email))
+        refs: list[SessionRef] = []
+        for kind, value in lookups:
+            try:
+                refs = self._fullstory.sessions(
+                    uid=value if kind == "uid" else None,
+                    email=value if kind == "email" else None,
+                    limit=USER_SESSIONS_LIMIT,
+                )
+            except (FullstoryForbidden, FullstoryNotFound, FullstoryBadRequest) as refused:
+                evidence.notes.add(
+                    "user_sessions_unavailable",
+                    f"The user's other sessions could not be listed ({_api_words(refused)}); "
+                    + _list_fix(
+                        refused, self._key_role() if isinstance(refused, FullstoryForbidden) else None
+                    ),
+                    degrades=True,
+                )
+                return []
+            if refs:
+                evidence.matched_by = kind
+                break
+        if len(lookups) > 1 and evidence.matched_by == lookups[1][0]:
+            tried, matched = lookups[0][0], lookups[1][0]
             evidence.notes.add(
-                "user_sessions_unavailable",
-                f"The user's other sessions could not be listed ({_api_words(refused)}); listing sessions "
-                "needs an Admin or Architect API key.",
-                degrades=True,
+                "matched_by",
+                f"Fullstory listed no sessions for the user's {tried}; their {matched} matched "
+                f"{_count(len(refs), 'session')}, which this report reads.",
+                degrades=False,
             )
-            return []
+        elif not refs and not exclude:
+            by = " or ".join(kind for kind, _ in lookups)
+            evidence.notes.add(
+                "user_unknown",
+                f"Fullstory listed no sessions for the user's {by}: check that it is the one your app "
+                "passes to FS.identify (the uid) or sets as the user's email.",
+                degrades=False,
+            )
         start, end = parse_isoformat(request.window.start), parse_isoformat(request.window.end)
-        in_window = [
-            ref
-            for ref in refs
-            if ref.api_session_id not in exclude
-            and (ref.created_at is None or start <= ref.created_at <= end)
-        ]
+        others = [ref for ref in refs if ref.api_session_id not in exclude]
+        in_window = [ref for ref in others if ref.created_at is None or start <= ref.created_at <= end]
+        if not in_window and not exclude and others:
+            self._note_outside_window(evidence, others, full=len(refs) >= USER_SESSIONS_LIMIT)
         in_window.sort(key=lambda ref: ref.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
         return [
             SessionFindings(
@@ -485,6 +573,15 @@ class Investigation:
             )
             for ref in in_window
         ]
+
+    @staticmethod
+    def _note_outside_window(evidence: Evidence, outside: list[SessionRef], *, full: bool) -> None:
+        """The user has sessions, none in the window: say how many and when, so the window can grow."""
+        newest = max((ref.created_at for ref in outside if ref.created_at), default=None)
+        evidence.outside_window = OutsideWindow(
+            count=len(outside), at_least=full, newest=isoformat(newest) if newest else None
+        )
+        evidence.notes.add("outside_window", evidence.outside_window.sentence(), degrades=False)
 
     def _findings_for(self, session_id: str) -> SessionFindings:
         return SessionFindings(
@@ -540,7 +637,8 @@ class Investigation:
         try:
             summary = self._fullstory.summary(finding.session_id, self._settings.summary_profile)
             finding.summary_text = summary.text
-            if summary.text is None:
+            finding.summary_response = summary.response
+            if summary.text is None and summary.response is None:
                 finding.summary_unavailable = "empty"
         except FullstoryError as error:
             finding.summary_unavailable = _short_reason(error)
@@ -566,15 +664,27 @@ class Investigation:
         self, summary_error: FullstoryError | None, events_error: FullstoryError | None
     ) -> list[tuple[str, str, bool]]:
         problems: list[tuple[str, str, bool]] = []
+        refused = isinstance(summary_error, FullstoryForbidden) or isinstance(
+            events_error, FullstoryForbidden
+        )
+        role = self._key_role() if refused else None
         if events_error is not None:
-            problems.append(_events_problem(events_error))
+            problems.append(_events_problem(events_error, role))
             # Fullstory does not know the session: its summary's 404 says nothing about the profile.
             if isinstance(events_error, FullstoryNotFound) and isinstance(summary_error, FullstoryNotFound):
                 problems.insert(0, _summary_problem(summary_error, self._settings.summary_profile, True))
                 return problems
         if summary_error is not None:
-            problems.insert(0, _summary_problem(summary_error, self._settings.summary_profile))
+            problems.insert(0, _summary_problem(summary_error, self._settings.summary_profile, role=role))
         return problems
+
+    def _key_role(self) -> str | None:
+        """The key's role, which tells why a 403 happened; None when it cannot be known."""
+        if not isinstance(self._fullstory, KeyRolePort):
+            return None
+        if self._role is None:  # asked once per investigation, whatever the port caches
+            self._role = (self._fullstory.key_role(),)
+        return self._role[0]
 
     def _require_time(self) -> None:
         if self._deadline() < self._settings.deadline_margin_seconds:
@@ -619,6 +729,17 @@ def _note_unread(evidence: Evidence) -> None:
         evidence.notes.add("unread_events", evidence.unread.sentence(), degrades=True)
 
 
+def _list_fix(error: FullstoryError, role: str | None) -> str:
+    """The fix for a refused session listing: only a 403 from a role that may read is not the tier."""
+    if isinstance(error, FullstoryForbidden) and role in READ_ROLES:
+        return f"the key's role ({role}) may list sessions, so check the key's permissions in Fullstory."
+    return "listing sessions needs an Admin or Architect API key."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _short_reason(error: FullstoryError) -> str:
     return f"{error.status or 'no answer'} {error.code or error.reason}"
 
@@ -628,7 +749,7 @@ def _api_words(error: FullstoryError) -> str:
 
 
 def _summary_problem(
-    error: FullstoryError, profile: str | None, session_unknown: bool = False
+    error: FullstoryError, profile: str | None, session_unknown: bool = False, *, role: str | None = None
 ) -> tuple[str, str, bool]:
     if isinstance(error, FullstoryAuthError):
         return ("auth", "", True)
@@ -636,7 +757,7 @@ def _summary_problem(
         return (
             "summary_forbidden",
             f"AI summaries were unavailable for {{n}} session{{s}} ({_api_words(error)}). "
-            + _forbidden_fix(error, "Summaries"),
+            + _forbidden_fix(error, "Summaries", role),
             True,
         )
     if isinstance(error, FullstoryBadRequest | FullstoryNotFound) and profile is None and not session_unknown:
@@ -660,23 +781,48 @@ def _summary_problem(
     )
 
 
-def _forbidden_fix(error: FullstoryForbidden, what: str) -> str:
-    """Which of the two 403s it was, and its fix: Fullstory names Activation when that is the cause."""
-    if error.activation_disabled:
-        return (
-            f"{what} are part of Anywhere: Activation, which is off for this org: ask Fullstory to enable it."
-        )
-    return f"{what} need an Admin or Architect API key (a Standard key cannot read them)."
+def _forbidden_fix(error: FullstoryForbidden, what: str, role: str | None) -> str:
+    """Why an Activation endpoint (events, context, summaries) answered 403, and the fix.
+
+    Decided by the key's role: Admin and Architect keys may read these, so their 403 means Anywhere:
+    Activation is off; Standard (USER) and other roles may not. Fullstory's wording counts only when
+    the role could not be read, and an unknown role gets both causes.
+    """
+    activation = (
+        f"{what} are part of Anywhere: Activation, which is off for this org: ask Fullstory to enable it."
+    )
+    tier = f"{what} need an Admin or Architect API key"
+    both = (
+        f"Either the key's tier is too low ({tier}; a Standard key cannot read them) or Anywhere: "
+        "Activation is off for this org (ask Fullstory to enable it)."
+    )
+    if role in READ_ROLES:
+        return f"The key's role is {role}, which may read them, so: {activation}"
+    if role in _NO_READ_ROLES:
+        return f"{tier}; this key's role is {role}{_ROLE_WORDS.get(role, '')}, which cannot read them."
+    if role is None:
+        if error.activation_disabled:
+            # A hint only: the key's role could not be read, and Fullstory's message names Activation.
+            return (
+                f"The key's role could not be read (GET /me), but Fullstory's message names it. {activation}"
+            )
+        return f"The key's role could not be read (GET /me). {both}"
+    return f"The key's role is {role}, which fstriage does not know. {both}"
 
 
-def _events_problem(error: FullstoryError) -> tuple[str, str, bool]:
+# Roles that may not read sessions, events or summaries ("USER" is the Standard tier).
+_NO_READ_ROLES = frozenset({"USER", "VIEW_ONLY", "UMBRELLA_MANAGER"})
+_ROLE_WORDS = {"USER": " (Standard)"}
+
+
+def _events_problem(error: FullstoryError, role: str | None = None) -> tuple[str, str, bool]:
     if isinstance(error, FullstoryAuthError):
         return ("auth", "", True)
     if isinstance(error, FullstoryForbidden):
         return (
             "events_forbidden",
             f"Session events were unavailable for {{n}} session{{s}} ({_api_words(error)}). "
-            + _forbidden_fix(error, "Session events")
+            + _forbidden_fix(error, "Session events", role)
             + " Console errors, exceptions, failed requests and frustrated clicks are missing there.",
             True,
         )

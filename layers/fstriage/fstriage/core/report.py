@@ -45,6 +45,8 @@ def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: dateti
         "error_groups": [group.to_dict() for group in groups],
         # Error-bearing events no convention could read (key names only); absent when there were none.
         **({"unread_events": evidence.unread.to_dict()} if evidence.unread else {}),
+        # The user's sessions, when all of them lie outside the window (so it can be widened).
+        **({"outside_window": evidence.outside_window.to_dict()} if evidence.outside_window else {}),
         # Notes may quote a metric or segment name, and error details: people read them (Markdown, Slack).
         "notes": [mask_email(note) for note in evidence.notes.sentences()],
         "cost": {"fullstory_calls": usage.calls, "activations": usage.activations},
@@ -59,9 +61,11 @@ def _session(finding: SessionFindings, fallback: SessionDigest | None) -> dict[s
         "created_at": finding.created_at,
         "user": {"uid": finding.uid, "email": finding.email, "display_name": finding.display_name},
         "summary": {
-            "available": finding.summary_text is not None,
+            "available": finding.summary_text is not None or finding.summary_response is not None,
             "text": finding.summary_text,
             "unavailable_reason": finding.summary_unavailable,
+            # The profile's structured answer, kept whole: a machine reads it, not only the text.
+            **({"response": finding.summary_response} if finding.summary_response is not None else {}),
         },
         "signals": [signal.to_dict() for signal in digest.signals[:MAX_SIGNALS_PER_SESSION]]
         if digest
@@ -97,6 +101,8 @@ def _trigger(request: InvestigationRequest, evidence: Evidence) -> dict[str, Any
             "session_ids": list(request.subject.session_ids),
             "uid": request.subject.uid,
             "email": request.subject.email,
+            # Which identity listed the user's sessions: "email" when the uid listed none (or back).
+            "matched_by": evidence.matched_by,
         },
     }
 
@@ -105,7 +111,9 @@ def _label(request: InvestigationRequest) -> str:
     trigger = request.trigger
     alert = trigger.alert
     if trigger.kind == "segment_alert":
-        return f'Segment alert "{(alert and (alert.segment_name or alert.name)) or "unnamed"}"'
+        name = (alert and (alert.segment_name or alert.name)) or "unnamed"
+        # `fstriage investigate --segment` runs the same flow without an alert.
+        return f'Segment "{name}"' if trigger.source == "cli" else f'Segment alert "{name}"'
     if trigger.kind == "metric_alert":
         return f'Metric alert "{(alert and (alert.name or alert.metric_name)) or "unnamed"}"'
     if trigger.kind == "note":
@@ -122,6 +130,11 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
     sessions = evidence.sessions
     if evidence.fatal:
         text = f"{label}: could not be investigated; see notes"
+    elif not sessions and evidence.outside_window is not None:
+        outside = evidence.outside_window
+        many = f"{'at least ' if outside.at_least else ''}{outside.count}"
+        newest = f", the newest at {outside.newest}" if outside.newest else ""
+        text = f"{label}: no sessions in the window; {many} outside it{newest}; see notes"
     elif not sessions:
         text = f"{label}: no sessions to investigate in the window"
     elif groups:
