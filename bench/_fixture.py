@@ -105,7 +105,7 @@ _PAD_SENTENCE = " Review the alert threshold each quarter against the previous q
 
 
 def _segment_trend_alert(sequence: int, occurred: datetime, description: str) -> dict[str, Any]:
-    """A `segment.trend.alert` with the fields of research/fullstory-api.md section 4a."""
+    """A `segment.trend.alert` with the fields Fullstory's system webhook documents."""
     org = BENCH_ORG_ID
     return {
         "eventName": "segment.trend.alert",

@@ -31,7 +31,7 @@ def raw(
     view: str = "4376",
     page: str = PAGE,
 ) -> dict[str, Any]:
-    """One event as `GET /v2/sessions/{id}/events` returns it (research/fullstory-api.md section 3)."""
+    """One event as `GET /v2/sessions/{id}/events` returns it (type, time, properties, page)."""
     event: dict[str, Any] = {
         "device_id": "17117",
         "session_id": "5916",

@@ -125,7 +125,7 @@ class Example:
         return entry
 
 
-# --- Fullstory payloads (shapes from research/fullstory-api.md §4; values are made up) -------------
+# --- Fullstory payloads (the documented webhook shapes; the values are made up) --------------------
 
 
 def segment_alert(

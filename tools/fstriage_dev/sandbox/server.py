@@ -3,8 +3,8 @@
     with FullstorySandbox(seed=7) as sandbox:
         client = FullstoryClient("na1.sandbox-key", base_url=sandbox.base_url)
 
-Answers follow research/fullstory-api.md: shapes, status codes and `{"message","code"}` error
-bodies. Auth is `Authorization: Basic <anything non-empty>`. Export downloads are served without
+Answers follow Fullstory's documented Server API: shapes, status codes and `{"message","code"}`
+error bodies. Auth is `Authorization: Basic <anything non-empty>`. Export downloads are served without
 auth, like Fullstory's pre-signed storage URLs. Every request is recorded (`requests`, `calls`).
 """
 
