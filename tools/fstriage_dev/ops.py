@@ -407,11 +407,28 @@ def manual_request(
         occurred_at=received,
         text=note,
     )
+    return _cli_request(
+        org_id, trigger, subject, now, window_hours, identity=[list(subject.session_ids), uid, email]
+    )
+
+
+def _cli_request(
+    org_id: str,
+    trigger: Trigger,
+    subject: Subject,
+    now: datetime,
+    window_hours: float,
+    *,
+    identity: list[Any],
+) -> InvestigationRequest:
+    """A `cli` request, its window ending `now`, built by the library's `build_request`; `identity`
+    (with the org and the time) makes its delivery key."""
+    received = isoformat(now)
     window = Window(start=isoformat(now - timedelta(hours=window_hours)), end=received)
-    identity = json.dumps([org_id, received, list(subject.session_ids), uid, email])
+    key = json.dumps([org_id, received, *identity])
     origin = Origin(
         org_id=org_id,
-        delivery_key="cli:" + hashlib.sha256(identity.encode()).hexdigest(),
+        delivery_key="cli:" + hashlib.sha256(key.encode()).hexdigest(),
         received_at=received,
         signed_at=None,
     )
@@ -499,15 +516,7 @@ def segment_request(
         ),
         text=note,
     )
-    window = Window(start=isoformat(now - timedelta(hours=window_hours)), end=received)
-    identity = json.dumps([org_id, received, "segment", segment.id])
-    origin = Origin(
-        org_id=org_id,
-        delivery_key="cli:" + hashlib.sha256(identity.encode()).hexdigest(),
-        received_at=received,
-        signed_at=None,
-    )
-    return build_request(trigger=trigger, subject=Subject(), window=window, origin=origin)
+    return _cli_request(org_id, trigger, Subject(), now, window_hours, identity=["segment", segment.id])
 
 
 def pause(seconds: float) -> None:

@@ -23,8 +23,6 @@ from fstriage.core.errors import DependencyUnavailable
 from fstriage.core.ports import Claim, ClaimResult
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-# Items written before `answer_by` existed carried a `state`; a pending one was leased for this long.
-_LEGACY_LEASE_SECONDS = 30
 
 
 class DynamoDeliveryLedger:
@@ -120,12 +118,7 @@ class DynamoDeliveryLedger:
 
 def _result(item: dict[str, Any], now: float) -> ClaimResult:
     request_id = str(item.get("request_id", {}).get("S", ""))
-    if "answer_by" in item:
-        answer_by = float(item["answer_by"]["N"])
-    elif item.get("state", {}).get("S") == "pending":
-        answer_by = float(item.get("claimed_at", {}).get("N", "0")) + _LEGACY_LEASE_SECONDS
-    else:
-        answer_by = 0.0
+    answer_by = float(item.get("answer_by", {}).get("N", "0"))
     outcome = Claim.IN_FLIGHT if now < answer_by else Claim.DUPLICATE
     return ClaimResult(outcome, request_id, answer_by)
 

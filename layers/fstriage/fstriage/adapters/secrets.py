@@ -128,6 +128,7 @@ class SecretText:
                 self._client or aws.client("secretsmanager"),
                 "get_secret_value",
                 dependency="secrets",
+                deadline=deadline,
                 SecretId=self._secret_id,
             )
         except ClientError as error:

@@ -228,13 +228,13 @@ class OutsideWindow:
     newest: str | None  # when the newest of them was created (ISO 8601), if Fullstory said
 
     def sentence(self) -> str:
+        one = self.count == 1 and not self.at_least
         many = f"at least {self.count}" if self.at_least else str(self.count)
-        plural = "" if self.count == 1 and not self.at_least else "s"
-        verb = "lies" if self.count == 1 and not self.at_least else "lie"
         newest = f"; the newest was created at {self.newest}" if self.newest else ""
         return (
-            f"The user has {many} session{plural} in Fullstory, but {'it' if verb == 'lies' else 'all'} "
-            f"{verb} outside the window{newest}. Investigate a wider window to read them."
+            f"The user has {many} session{'' if one else 's'} in Fullstory, but "
+            f"{'it lies' if one else 'all lie'} outside the window{newest}. Investigate a wider window to "
+            "read them."
         )
 
     def to_dict(self) -> dict[str, Any]:
