@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
@@ -32,6 +33,7 @@ from fstriage.core.errors import (
     FullstoryUnavailable,
     PayloadError,
 )
+from fstriage.core.fullstory_models import FullstoryUser
 from fstriage.core.ratelimit import RateLimiter
 from fstriage_dev.sandbox import FullstorySandbox
 from fstriage_dev.sandbox.data import CHECKOUT_ERRORS, TRIAGE_PROFILE
@@ -140,6 +142,31 @@ def test_sessions_by_uid_and_by_email(client: FullstoryClient, sandbox: Fullstor
 
 def test_sessions_of_an_unknown_user_is_an_empty_list(client: FullstoryClient) -> None:
     assert client.sessions(uid="nobody") == []
+
+
+def test_user_records_by_uid_email_and_fullstory_id(
+    client: FullstoryClient, sandbox: FullstorySandbox
+) -> None:
+    user = sandbox.data.user("user-001")
+    expected = FullstoryUser(
+        id=user.device_id, uid=user.uid, email=user.email, display_name=user.display_name
+    )
+
+    assert client.users(uid="user-001") == [expected]
+    assert client.users(email=user.email) == [expected]
+    assert client.users(uid="nobody") == []
+    assert client.user(user.device_id) == expected
+    with pytest.raises(FullstoryNotFound):
+        client.user("0000000000")
+    with pytest.raises(ValueError):
+        client.user("../me")
+    with pytest.raises(ValueError):
+        client.users()
+    assert [r.path for r in sandbox.requests_to("GET /v2/users")] == [
+        "/v2/users?uid=user-001",
+        f"/v2/users?{urlencode({'email': user.email})}",
+        "/v2/users?uid=nobody",
+    ]
 
 
 def test_sessions_needs_exactly_one_of_uid_and_email(client: FullstoryClient) -> None:
@@ -792,6 +819,8 @@ def test_every_operation_has_a_template_without_values() -> None:
     assert set(ROUTES) == {
         "me",
         "sessions",
+        "users",
+        "user",
         "segments",
         "summary",
         "session_events",

@@ -10,7 +10,14 @@ from typing import Any
 
 from fstriage.core.deadline import Deadline
 from fstriage.core.errors import DependencyUnavailable, FullstoryError, FullstoryNotFound
-from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
+from fstriage.core.fullstory_models import (
+    FullstoryUsage,
+    FullstoryUser,
+    Operation,
+    Segment,
+    SessionRef,
+    Summary,
+)
 from fstriage.core.ports import Claim, ClaimResult, SigningKeys
 from fstriage_dev.sandbox import data as synth
 
@@ -169,6 +176,14 @@ class MemoryFullstory:
                 fs_url=self.data.replay_url(s),
             )
             for s in self.data.sessions_of(uid=uid, email=email)[:limit]
+        ]
+
+    def users(self, *, uid: str | None = None, email: str | None = None) -> list[FullstoryUser]:
+        self._call("users")
+        return [
+            FullstoryUser(id=u.device_id, uid=u.uid, email=u.email, display_name=u.display_name)
+            for u in self.data.users
+            if (uid is not None and u.uid == uid) or (email is not None and u.email == email)
         ]
 
     def segments(self) -> list[Segment]:

@@ -674,6 +674,65 @@ def test_a_user_unknown_by_uid_and_email_is_said_plainly() -> None:
     assert evidence.outside_window is None
 
 
+def test_an_email_that_lists_nothing_falls_back_to_the_uid_of_its_user_record() -> None:
+    user = DATA.user("user-001")
+    fake = MemoryFullstory(DATA, listed={user.email: []})
+
+    evidence = run(fake, user_by(email=user.email))
+
+    assert evidence.matched_by == "uid"
+    assert (fake.calls["sessions"], fake.calls["users"]) == (2, 1)
+    assert [f.session_id for f in evidence.sessions] == user_sessions("user-001", within=WEEK)
+    assert evidence.notes.sentences() == [
+        "Fullstory listed no sessions for the user's email; their uid (from Fullstory's user record) "
+        "matched 4 sessions, which this report reads."
+    ]
+    assert {f.uid for f in evidence.sessions} == {"user-001"}
+
+
+def test_a_uid_that_lists_nothing_falls_back_to_the_email_of_its_user_record() -> None:
+    fake = MemoryFullstory(DATA, listed={"user-001": []})
+
+    evidence = run(fake, user_by(uid="user-001"))
+
+    assert evidence.matched_by == "email"
+    assert (fake.calls["sessions"], fake.calls["users"]) == (2, 1)
+    assert [f.session_id for f in evidence.sessions] == user_sessions("user-001", within=WEEK)
+    assert "their email (from Fullstory's user record) matched" in evidence.notes.sentences()[0]
+
+
+def test_an_email_that_lists_sessions_needs_no_user_record() -> None:
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, user_by(email=DATA.user("user-001").email))
+
+    assert evidence.matched_by == "email"
+    assert (fake.calls["sessions"], fake.calls["users"]) == (1, 0)
+    assert evidence.notes.sentences() == []
+
+
+def test_a_refused_user_record_is_said_and_the_user_stays_unknown() -> None:
+    user = DATA.user("user-001")
+    fake = MemoryFullstory(DATA, listed={user.email: []}, fail={"users": FORBIDDEN})
+
+    evidence = run(fake, user_by(email=user.email))
+
+    assert evidence.sessions == [] and evidence.matched_by is None
+    assert set(evidence.notes.topics()) == {"user_record_unavailable", "user_unknown"}
+    assert any("user's uid was not tried" in sentence for sentence in evidence.notes.sentences())
+
+
+def test_an_unknown_email_with_no_user_record_is_said_plainly() -> None:
+    fake = MemoryFullstory(DATA)
+
+    evidence = run(fake, user_by(email="nobody@example.test"))
+
+    assert evidence.sessions == [] and evidence.matched_by is None
+    assert (fake.calls["sessions"], fake.calls["users"]) == (1, 1)
+    [note] = evidence.notes.sentences()
+    assert note.startswith("Fullstory listed no sessions for the user's email:")
+
+
 def test_sessions_all_outside_the_window_are_counted_with_the_newest_time() -> None:
     everything = DATA.sessions_of(uid="user-001")
     window = timedelta(hours=24)

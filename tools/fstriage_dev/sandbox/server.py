@@ -297,6 +297,32 @@ def _sessions(call: _Call) -> Reply:
     )
 
 
+def _user_record(user: synth.SandboxUser) -> dict[str, Any]:
+    return {
+        "id": user.device_id,
+        "uid": user.uid,
+        "email": user.email,
+        "display_name": user.display_name,
+        "is_being_deleted": False,
+        "properties": {},
+    }
+
+
+def _users(call: _Call) -> Reply:
+    uid, email = call.param("uid"), call.param("email")
+    found = [u for u in call.sandbox.data.users if (uid and u.uid == uid) or (email and u.email == email)]
+    records = [_user_record(u) for u in found]
+    return json_reply(200, {"results": records, "total_records": str(len(records))})
+
+
+def _user(call: _Call) -> Reply:
+    user_id = unquote(call.args[0])
+    user = next((u for u in call.sandbox.data.users if u.device_id == user_id), None)
+    if user is None:
+        return api_error(404, "Requested resource does not exist", "resource_not_found")
+    return json_reply(200, _user_record(user))
+
+
 def _segments(call: _Call) -> Reply:
     settings = call.sandbox.faults.snapshot()
     try:
@@ -459,6 +485,8 @@ def _route(method: str, pattern: str, name: str, handler: Handler, **flags: bool
 _ROUTES = (
     _route("GET", r"/me", "GET /me", _me, read=False),
     _route("GET", r"/sessions/v2", "GET /sessions/v2", _sessions),
+    _route("GET", r"/v2/users", "GET /v2/users", _users),
+    _route("GET", r"/v2/users/([^/]+)", "GET /v2/users/{id}", _user),
     _route("GET", r"/segments/v1", "GET /segments/v1", _segments),
     _route("POST", r"/segments/v1/exports", "POST /segments/v1/exports", _start_export),
     _route("GET", r"/operations/v1/([^/]+)", "GET /operations/v1/{id}", _operation),

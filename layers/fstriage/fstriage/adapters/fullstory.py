@@ -51,6 +51,7 @@ from fstriage.core.errors import (
 from fstriage.core.fullstory_models import (
     ExportLocation,
     FullstoryUsage,
+    FullstoryUser,
     Me,
     Operation,
     OperationState,
@@ -132,6 +133,8 @@ ExportFormat = Literal["FORMAT_NDJSON", "FORMAT_JSON"]
 ROUTES: Final[Mapping[str, str]] = {
     "me": "GET /me",
     "sessions": "GET /sessions/v2",
+    "users": "GET /v2/users",
+    "user": "GET /v2/users/:user_id",
     "segments": "GET /segments/v1",
     "summary": "GET /v2/sessions/:session_id/summary",
     "session_events": "GET /v2/sessions/:session_id/events",
@@ -147,6 +150,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _LARGE_BODY_WAIT: Final = 300.0
 _TAG = re.compile(r"<[^<>]*>")  # no nested `<`: linear on a page of `<<<<`
 _SPACE = re.compile(r"\s+")
+_USER_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +511,21 @@ class FullstoryClient:
                 )
             )
         return found
+
+    def users(self, *, uid: str | None = None, email: str | None = None) -> list[FullstoryUser]:
+        """`GET /v2/users`: the user records with this uid or email (exactly one; first page only)."""
+        if (uid is None) == (email is None):
+            raise ValueError("pass exactly one of uid or email")
+        params = {"uid": uid} if uid is not None else {"email": str(email)}
+        body = _object(self._call("GET", "/v2/users", params=params, operation="users"))
+        found = (_user(_object(item)) for item in _list(body.get("results")))
+        return [user for user in found if user is not None]
+
+    def user(self, user_id: str) -> FullstoryUser | None:
+        """`GET /v2/users/{id}` by Fullstory's user ID (the `U` of `U:S`); None when it has no `id`."""
+        if not _USER_ID.fullmatch(user_id):
+            raise ValueError("a Fullstory user ID is digits, letters, `-` or `_`")
+        return _user(_object(self._call("GET", f"/v2/users/{user_id}", operation="user")))
 
     def segments(self, *, page_size: int = 100, creator: str | None = None) -> list[Segment]:
         """`GET /segments/v1`, every page. Raises on a repeated page token or past `max_pages`."""
@@ -1026,6 +1045,18 @@ def _object(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _user(body: dict[str, Any]) -> FullstoryUser | None:
+    user_id = _text(body.get("id"))
+    if user_id is None:
+        return None
+    return FullstoryUser(
+        id=user_id,
+        uid=_text(body.get("uid")),
+        email=_text(body.get("email")),
+        display_name=_text(body.get("display_name") or body.get("displayName")),
+    )
 
 
 def _text(value: Any) -> str | None:

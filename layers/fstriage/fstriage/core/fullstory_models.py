@@ -20,6 +20,16 @@ class Me:
 
 
 @dataclass(frozen=True, slots=True)
+class FullstoryUser:
+    """A user record from `/v2/users`: `id` is Fullstory's (the `U` of a `U:S` session ID), `uid` yours."""
+
+    id: str
+    uid: str | None
+    email: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionRef:
     user_id: str  # Fullstory's "UserId": the device part of the API session ID
     session_id: str

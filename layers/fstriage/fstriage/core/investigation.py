@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from fstriage.core.digest import (
     SessionDigest,
@@ -36,6 +36,7 @@ from fstriage.core.errors import (
 from fstriage.core.fullstory_models import (
     READ_ROLES,
     FullstoryUsage,
+    FullstoryUser,
     Operation,
     Segment,
     SessionRef,
@@ -79,6 +80,13 @@ class FullstoryPort(Protocol):
     def operation(self, operation_id: str) -> Operation: ...
 
     def export_results(self, search_export_id: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class UserRecordPort(Protocol):
+    """A port that can read Fullstory's user records (`GET /v2/users`); a wrapper may not."""
+
+    def users(self, *, uid: str | None = None, email: str | None = None) -> list[FullstoryUser]: ...
 
 
 @runtime_checkable
@@ -487,14 +495,23 @@ class Investigation:
         ]
         if primary:
             self._gather(evidence, primary)
-        uid = subject.uid or next((f.uid for f in evidence.sessions if f.uid), None)
-        email = subject.email or next((f.email for f in evidence.sessions if f.email), None)
-        if not (uid or email):
+        # The identities the request names come first (the uid before the email), then those the
+        # named sessions revealed: a request naming only an email falls back to a uid, and back.
+        identities: dict[Identity, str] = {}
+        for kind, value in (
+            ("uid", subject.uid),
+            ("email", subject.email),
+            ("uid", next((f.uid for f in evidence.sessions if f.uid), None)),
+            ("email", next((f.email for f in evidence.sessions if f.email), None)),
+        ):
+            if value and kind not in identities:
+                identities[cast(Identity, kind)] = value
+        if not identities:
             if not primary:
                 evidence.fatal = "no_subject"
             return
         seen = {f.session_id for f in evidence.sessions}
-        others = self._user_sessions(request, evidence, uid=uid, email=email, exclude=seen)
+        others = self._user_sessions(request, evidence, identities, exclude=seen)
         if not primary and "user_sessions_unavailable" in evidence.notes.topics():
             evidence.fatal = "user_sessions_unavailable"  # the user's sessions were all there was to read
             return
@@ -502,31 +519,34 @@ class Investigation:
         room = max(self._settings.max_sessions - len(evidence.sessions), 0)
         self._note_cap(evidence, evidence.matched_sessions)
         if others[:room]:
-            self._gather(evidence, others[:room], uid=uid, email=email)
+            self._gather(evidence, others[:room], uid=identities.get("uid"), email=identities.get("email"))
 
     def _user_sessions(
         self,
         request: InvestigationRequest,
         evidence: Evidence,
+        identities: dict[Identity, str],
         *,
-        uid: str | None,
-        email: str | None,
         exclude: set[str],
     ) -> list[SessionFindings]:
+        """The user's sessions by each identity in turn until one lists some; `identities` gains any
+        identity learned from Fullstory's user record on the way."""
         self._require_time()
-        # The uid first (the precise key), then the email when the uid lists nothing: a user may be
-        # identified by one in Fullstory and named by the other in the alert, stream or session.
-        lookups: list[tuple[Identity, str]] = []
-        if uid:
-            lookups.append(("uid", uid))
-        if email:
-            lookups.append(("email", email))
         refs: list[SessionRef] = []
-        for kind, value in lookups:
+        tried: list[Identity] = []
+        learned: Identity | None = None
+        while not refs:
+            kind = next((k for k in identities if k not in tried), None)
+            if kind is None:
+                learned = self._identity_from_user_record(evidence, identities)
+                if learned is None:
+                    break
+                kind = learned
+            tried.append(kind)
             try:
                 refs = self._fullstory.sessions(
-                    uid=value if kind == "uid" else None,
-                    email=value if kind == "email" else None,
+                    uid=identities[kind] if kind == "uid" else None,
+                    email=identities[kind] if kind == "email" else None,
                     limit=USER_SESSIONS_LIMIT,
                 )
             except (FullstoryForbidden, FullstoryNotFound, FullstoryBadRequest) as refused:
@@ -539,23 +559,21 @@ class Investigation:
                     degrades=True,
                 )
                 return []
-            if refs:
-                evidence.matched_by = kind
-                break
-        if len(lookups) > 1 and evidence.matched_by == lookups[1][0]:
-            tried, matched = lookups[0][0], lookups[1][0]
+        if refs:
+            evidence.matched_by = tried[-1]
+        if refs and len(tried) > 1:
+            found = " (from Fullstory's user record)" if learned else ""
             evidence.notes.add(
                 "matched_by",
-                f"Fullstory listed no sessions for the user's {tried}; their {matched} matched "
-                f"{_count(len(refs), 'session')}, which this report reads.",
+                f"Fullstory listed no sessions for the user's {' or '.join(tried[:-1])}; their "
+                f"{tried[-1]}{found} matched {_count(len(refs), 'session')}, which this report reads.",
                 degrades=False,
             )
         elif not refs and not exclude:
-            by = " or ".join(kind for kind, _ in lookups)
             evidence.notes.add(
                 "user_unknown",
-                f"Fullstory listed no sessions for the user's {by}: check that it is the one your app "
-                "passes to FS.identify (the uid) or sets as the user's email.",
+                f"Fullstory listed no sessions for the user's {' or '.join(tried)}: check that it is the one "
+                "your app passes to FS.identify (the uid) or sets as the user's email.",
                 degrades=False,
             )
         start, end = parse_isoformat(request.window.start), parse_isoformat(request.window.end)
@@ -582,6 +600,33 @@ class Investigation:
             count=len(outside), at_least=full, newest=isoformat(newest) if newest else None
         )
         evidence.notes.add("outside_window", evidence.outside_window.sentence(), degrades=False)
+
+    def _identity_from_user_record(
+        self, evidence: Evidence, identities: dict[Identity, str]
+    ) -> Identity | None:
+        """With only one identity known and it listing nothing, Fullstory's user record may hold the
+        other (`GET /v2/users?uid=|email=`). Returns the kind it added to `identities`, if any."""
+        if len(identities) != 1 or not isinstance(self._fullstory, UserRecordPort):
+            return None
+        [(known, value)] = identities.items()
+        other: Identity = "email" if known == "uid" else "uid"
+        try:
+            records = self._fullstory.users(
+                uid=value if known == "uid" else None, email=value if known == "email" else None
+            )
+        except FullstoryError as error:
+            evidence.notes.add(
+                "user_record_unavailable",
+                f"Fullstory's user record for the {known} could not be read ({_api_words(error)}), so the "
+                f"user's {other} was not tried.",
+                degrades=False,
+            )
+            return None
+        found = {getattr(record, other) for record in records} - {None}
+        if len(found) != 1:
+            return None  # none, or several users share it: no single identity to try
+        identities[other] = found.pop()
+        return other
 
     def _findings_for(self, session_id: str) -> SessionFindings:
         return SessionFindings(

@@ -12,7 +12,7 @@ import re
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from fstriage.core.redact import mask_email
+from fstriage.core.redact import EMAIL_PATTERN, mask_email
 
 MAX_EXAMPLE_CHARS: Final = 300
 MAX_FIELD_CHARS: Final = 300
@@ -26,25 +26,22 @@ MAX_KEY_CHARS: Final = 40
 
 _HEX_ID = r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"
 _UUID = r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-# Starts only where a local-part run starts, so `a.a.a.a...` without an `@` stays linear.
-# Not redact's `_EMAIL`: that one also matches in `a@b.co1` and `a@b..com`; sharing it changes signatures.
-_EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 _TIMESTAMP = r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 # A number not glued to a letter, so `v1`, `h264` and `utf8` stay; long runs go even when glued.
 _NUMBERS = r"(?P<long>\d{5,})|(?P<num>(?<![A-Za-z0-9])\d+(?:\.\d+)*)"
 # Alternation order matters: the first alternative that matches at a position wins.
 _MESSAGE_MASKS = re.compile(
     r"(?P<url>\b(?:https?|wss?)://[^\s'\"`<>()\[\]{}|\\^]+)"
-    rf"|(?P<email>{_EMAIL})|(?P<ts>{_TIMESTAMP})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})"
+    rf"|(?P<email>{EMAIL_PATTERN})|(?P<ts>{_TIMESTAMP})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})"
     r"|(?P<quoted>\"[^\"\n]{0,500}\"|(?<![\w'])'[^'\n]{0,500}'(?![\w'])|`[^`\n]{0,500}`)"
     rf"|{_NUMBERS}"
 )
 # Paths and click targets: no URLs or quotes inside, but long opaque tokens (mixed case + digits).
 _OPAQUE_ID = r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[\w-]{16,}(?![\w-])"
 _PATH_MASKS = re.compile(
-    rf"(?P<email>{_EMAIL})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|(?P<token>{_OPAQUE_ID})|{_NUMBERS}"
+    rf"(?P<email>{EMAIL_PATTERN})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|(?P<token>{_OPAQUE_ID})|{_NUMBERS}"
 )
-_TARGET_MASKS = re.compile(rf"(?P<email>{_EMAIL})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|{_NUMBERS}")
+_TARGET_MASKS = re.compile(rf"(?P<email>{EMAIL_PATTERN})|(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|{_NUMBERS}")
 # A quoted code identifier (`(reading 'total')`, Firefox's `"total"`) stays readable; data is masked.
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$.\-]{0,39}")
 # ...but digits with no lower-case letter are a code from data (a coupon `LINUS37`, a SKU `AB-1234`).
@@ -137,7 +134,7 @@ def _strip_query(url: str) -> str:
 
 def _example(text: str) -> str:
     short = _squash(text[: MAX_EXAMPLE_CHARS * 2])
-    return _clip(mask_email(short) if "@" in short else short, MAX_EXAMPLE_CHARS)
+    return _clip(mask_email(short), MAX_EXAMPLE_CHARS)
 
 
 # In a key name, IDs and long numbers become `#`, braces parentheses (a note renders `{n}` as a count).
@@ -147,7 +144,7 @@ _KEY_DATA = re.compile(rf"{_UUID}|{_HEX_ID}|\d{{5,}}")
 def _key_label(name: str) -> str:
     # A key name may still be data (a dict keyed by emails or IDs): mask those parts.
     text = _KEY_DATA.sub("#", _squash(name[:_MAX_RAW_SCAN])).replace("{", "(").replace("}", ")")
-    return _clip(mask_email(text) if "@" in text else text, MAX_KEY_CHARS)
+    return _clip(mask_email(text), MAX_KEY_CHARS)
 
 
 def _source_text(source: str | None, line: Any) -> str | None:
