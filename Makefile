@@ -79,6 +79,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy functions/investigator/app.py
+	$(VENV)/bin/mypy functions/fme_forwarder/app.py
 	$(PY) -m fstriage_dev.events --check
 
 validate: $(VENV)/.synced $(SAM) $(CHECKOV)

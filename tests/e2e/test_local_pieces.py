@@ -213,7 +213,7 @@ def test_command_line_flags_become_the_config() -> None:
     )
     config = config_from(args)
     assert config.port == 0
-    assert config.parameters == {"LogLevel": "DEBUG"}
+    assert config.parameters == {"LogLevel": "DEBUG", "WriteBackToFullstory": "true"}  # on with the sandbox
     assert config.function_env == {"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}}
     assert (config.source_ip, config.visibility_timeout) == ("8.35.195.3", 5)
     with pytest.raises(SystemExit):

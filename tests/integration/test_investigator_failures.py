@@ -27,6 +27,7 @@ from fstriage.core.request_checks import presentable, request_problems
 from fstriage.settings import InvestigatorSettings
 from fstriage_dev.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
+    COMPLETED,
     EXPORT_START,
     SESSIONS,
     SQS_EXAMPLE,
@@ -242,7 +243,8 @@ def test_a_request_that_cannot_be_investigated_is_reported_failed_before_any_ful
     [note] = report["notes"]
     assert note.startswith(f"The queued request could not be investigated: {problem}")
     assert "No Fullstory call was made" in note
-    assert report["sessions"] == [] and report["cost"] == {"fullstory_calls": 0, "activations": 0}
+    assert report["sessions"] == []
+    assert report["cost"] == {"fullstory_calls": 0, "activations": 0, "fullstory_writes": 0}
     assert sum(rig.sandbox.calls.values()) == 0
     for raw in rig.stack.objects().values():
         raw.decode("utf-8")  # strict UTF-8
@@ -416,7 +418,7 @@ def test_a_resend_after_the_continuation_died_in_the_dlq_gets_a_report(
     _, response = rig.deliver(handler)
     assert response == {"batchItemFailures": []}
     assert sum(rig.sandbox.calls.values()) == calls
-    assert len(rig.reports()) == 1 and len(rig.stack.events()) == 1
+    assert len(rig.reports()) == 1 and len(rig.stack.events(COMPLETED)) == 1
     out = capsys.readouterr().out
     assert "duplicate request; already investigated" in [line["message"] for line in log_lines(out)]
 

@@ -56,6 +56,7 @@ from tests.support.aws import (
 from tests.support.constants import FULLSTORY_STREAM_IP, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from tests.support.fakes import FakeKeys, MemoryLedger, MemoryQueue
 
+COMPLETED = "Investigation Completed"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # the sandbox's "now" and every payload's time
 SEED = 6  # user-001 has 4 sessions: 2 in the last 24 h (the newest a checkout crash), 2 older
 REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
@@ -139,7 +140,7 @@ class Rig:
     def the_report(self) -> tuple[dict[str, Any], str]:
         """The one report written so far, with its one EventBridge event checked against it."""
         [(report, markdown)] = self.reports()
-        [event] = self.stack.events()
+        [event] = self.stack.events(COMPLETED)
         assert_announces(event, report)
         assert markdown.startswith(f"# {report['headline']}\n")
         assert f"**Status:** {report['status']}" in markdown
@@ -379,7 +380,7 @@ def test_pending_export_requeues_a_delayed_continuation_and_the_continuation_fin
 
     assert response == {"batchItemFailures": []}
     assert rig.stack.objects() == {}
-    assert rig.stack.events() == []
+    assert rig.stack.events(COMPLETED) == []
     [requeued] = sent
     assert requeued["DelaySeconds"] == 30
     assert requeued["MessageAttributes"]["kind"]["StringValue"] == "segment_alert"
@@ -462,7 +463,7 @@ def test_unmapped_metric_alert_is_reported_with_a_note_and_no_fullstory_calls(ri
         "METRIC_SEGMENTS to investigate the sessions behind it."
     ]
     assert report["trigger"]["alert"]["metric_name"] == "Checkout conversion"
-    assert report["cost"] == {"fullstory_calls": 0, "activations": 0}
+    assert report["cost"] == {"fullstory_calls": 0, "activations": 0, "fullstory_writes": 0}
     assert sum(rig.sandbox.calls.values()) == 0
 
 
@@ -785,7 +786,7 @@ def test_discovery_outage_fails_only_its_record_and_a_redelivery_finishes_it(rig
     assert record["attributes"]["ApproximateReceiveCount"] == "2"
     assert response == {"batchItemFailures": []}
     assert sorted(r["trigger"]["kind"] for r, _ in rig.reports()) == ["metric_alert", "stream"]
-    assert len(rig.stack.events()) == 2
+    assert len(rig.stack.events(COMPLETED)) == 2
 
 
 def test_a_batch_where_every_record_fails_is_retried_whole(rig: Rig) -> None:
@@ -1037,7 +1038,7 @@ def test_missing_api_key_gives_a_failed_report_that_says_how_to_set_it(
             f"The investigation could not start: the Fullstory API key secret {problem}; set it with "
             f"`aws secretsmanager put-secret-value --secret-id {secret_arn} --secret-string ...`."
         ]
-        assert report["cost"] == {"fullstory_calls": 0, "activations": 0}
+        assert report["cost"] == {"fullstory_calls": 0, "activations": 0, "fullstory_writes": 0}
         assert sum(sandbox.calls.values()) == 0
         assert emf_metrics(capsys.readouterr().out)["InvestigatorMisconfigured"] == 1
 
@@ -1146,7 +1147,7 @@ def test_a_forked_export_chain_still_finishes_its_request_once(rig: Rig) -> None
     assert len(records) == len(records_2) == 1
     assert response == response_2 == {"batchItemFailures": []}
     rig.the_report()  # exactly one
-    assert len(rig.stack.events()) == 1
+    assert len(rig.stack.events(COMPLETED)) == 1
 
 
 def test_slack_text_cannot_ping_channels_or_break_out_of_code_spans() -> None:

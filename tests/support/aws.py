@@ -323,14 +323,15 @@ class InvestigatorStack:
             for item in listed
         }
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every EventBridge event published so far (drained from the capture queue)."""
+    def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        """Every EventBridge event published so far (drained from the capture queue), or those of
+        one detail type."""
         while True:
             batch = self.sqs.receive_message(
                 QueueUrl=self.capture_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
             ).get("Messages", [])
             if not batch:
-                return list(self.published)
+                return [e for e in self.published if detail_type in (None, e["detail-type"])]
             for message in batch:
                 self.published.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=message["ReceiptHandle"])

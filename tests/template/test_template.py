@@ -131,7 +131,13 @@ class Stack:
         self.cfn: dict[str, Any] = transform(sam, dict(self.params), OfflinePolicyLoader())
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {name: r for name, r in self.cfn["Resources"].items() if r["Type"] == resource_type}
+        """Those a deploy creates: the transform keeps a resource whose `Condition` is false, a deploy
+        does not (the optional FME forwarder's, by default)."""
+        return {
+            name: r
+            for name, r in self.cfn["Resources"].items()
+            if r["Type"] == resource_type and ("Condition" not in r or self.condition(r["Condition"]))
+        }
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         resolved: dict[str, Any] = self.resolve(self.cfn["Resources"][logical_id].get("Properties", {}))
@@ -212,7 +218,8 @@ def role_grants(stack: Stack, role_id: str) -> dict[str, list[Any]]:
     for policy in stack.properties(role_id)["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
-            assert set(statement) <= {"Sid", "Effect", "Action", "Resource"}  # no NotAction/NotResource
+            # No NotAction/NotResource; a Condition only narrows a grant.
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -864,6 +871,7 @@ def test_investigator_environment_satisfies_the_settings_loader(stack: Stack) ->
     assert settings.summary_profile is None
     assert settings.event_source == "events"
     assert settings.metric_segments == {}
+    assert settings.write_back is False  # writing into a customer's Fullstory is theirs to opt into
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     for name in (
         "FULLSTORY_ORG_ID",
@@ -884,9 +892,14 @@ def test_investigator_environment_satisfies_the_settings_loader(stack: Stack) ->
             "MaxSessionsPerInvestigation": "25",
             "FetchConcurrency": "8",
             "EventBusName": "fstriage-bus",
+            "WriteBackToFullstory": "true",
+            "InvestigateCustomEvents": "Checkout Failed,Payment Error",
         }
     )
     tuned_settings = InvestigatorSettings.from_env(investigator_environment(tuned))
+    assert tuned_settings.write_back is True
+    assert tuned_settings.investigate_custom_events.investigates("payment error")
+    assert not tuned_settings.investigate_custom_events.investigates("Order Placed")
     assert tuned_settings.region == "eu1"
     assert tuned_settings.event_source == "context"
     assert tuned_settings.metric_segments == {"Payment API error rate": "payment-errors-seg"}
@@ -898,6 +911,7 @@ def test_investigator_environment_satisfies_the_settings_loader(stack: Stack) ->
 def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack) -> None:
     env = investigator_environment(stack)
     assert set(env) == {
+        "INVESTIGATE_CUSTOM_EVENTS",
         "FULLSTORY_ORG_ID",
         "FULLSTORY_API_KEY_SECRET_ARN",
         "FULLSTORY_REGION",
@@ -909,6 +923,7 @@ def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack
         "FETCH_CONCURRENCY",
         "SUMMARY_PROFILE_ID",
         "SESSION_EVENT_SOURCE",
+        "WRITE_BACK_TO_FULLSTORY",
         "METRIC_SEGMENTS",
         "SLACK_WEBHOOK_SECRET_ARN",
         "MAX_RECEIVE_COUNT",
@@ -996,3 +1011,14 @@ def test_samconfig_overrides_name_real_parameters(stack: Stack) -> None:
                 name, _, _ = pair.partition("=")
                 assert name in stack.cfn["Parameters"], pair
     assert config["local"]["build"]["parameters"]["parameter_overrides"] == "Architecture=x86_64"
+
+
+def test_the_investigator_puts_only_fstriage_events_on_the_bus(stack: Stack) -> None:
+    [statement] = [
+        statement
+        for policy in stack.properties("InvestigatorRole")["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Action"] == ["events:PutEvents"]
+    ]
+    assert statement["Condition"] == {"StringEquals": {"events:source": "fstriage"}}
+    assert investigator_environment(stack)["INVESTIGATE_CUSTOM_EVENTS"] == "*"

@@ -54,12 +54,40 @@ def test_note_names_its_session_and_keeps_the_text() -> None:
     assert decision.trigger.occurred_at == "2026-10-31T23:58:00.000Z"
 
 
-def test_custom_event_keeps_scalar_properties_only() -> None:
+def test_custom_event_keeps_its_properties_as_json_and_its_page() -> None:
     decision = interpret(payloads.custom_event())
     assert isinstance(decision, Investigate)
     assert decision.trigger.kind == "custom_event"
     assert decision.trigger.text == "Checkout Failed"
-    assert decision.trigger.properties == {"reason_str": "card_declined", "amount_real": "42.5"}
+    assert decision.trigger.properties == {
+        "reason_str": "card_declined",
+        "amount_real": 42.5,
+        "nested": {"ignored": True},
+    }
+    assert decision.trigger.page_url == "https://shop.example.test/checkout"
+
+
+def test_custom_event_properties_are_bounded_never_refused() -> None:
+    document = payloads.custom_event()
+    document["data"]["properties"] = {
+        "long_str": "x" * 5000,
+        "deep": {"a": {"b": {"c": {"d": 1}}}},
+        "many_strs": [str(n) for n in range(100)],
+        "huge_int": 10**30,
+        **{f"p{n}_int": n for n in range(100)},
+    }
+    document["data"]["pageUrl"] = 42  # context only: ignored, not a reason to refuse
+
+    decision = interpret(document)
+
+    assert isinstance(decision, Investigate)
+    properties = decision.trigger.properties
+    assert properties["long_str"] == "x" * 200
+    assert properties["deep"] == {"a": {"b": {"c": "{…}"}}}
+    assert properties["many_strs"] == [str(n) for n in range(20)]
+    assert properties["huge_int"] == str(10**30)
+    assert sum(1 for name in properties if name.startswith("p")) < 50
+    assert decision.trigger.page_url is None
 
 
 def test_test_event_is_acknowledged_with_200() -> None:

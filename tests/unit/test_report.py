@@ -76,7 +76,7 @@ def test_a_complete_report_validates_and_carries_the_evidence() -> None:
     assert session["signal_source"] == "events"
     kinds = {group["kind"] for group in report["error_groups"]}
     assert kinds == {"exception", "console_error", "network_error", "error_click", "rage_click"}
-    assert report["cost"] == {"fullstory_calls": 2, "activations": 1}
+    assert report["cost"] == {"fullstory_calls": 2, "activations": 1, "fullstory_writes": 0}
     assert report["trigger"]["segment"] is None
     assert report["headline"].startswith('Custom event "Checkout Failed": errors in 1 of 1 sessions; top: ')
 

@@ -3,7 +3,8 @@
 It starts the local stack with the bundled Fullstory sandbox, sends every alert, note, custom event
 and stream sample in `events/` (re-signed now, as Fullstory would sign them), waits for the
 investigations, prints one line per trigger and the Markdown of one report, and exits 0 only when
-every expected report exists and validates against the report schema.
+every expected report exists and validates against the report schema. Write-back into Fullstory is on,
+so it also prints how many server events the sandbox recorded for the demo's reports.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import jsonschema
 
 from fstriage.core.signature import sign
-from fstriage_dev.local.config import LocalConfig, LocalStackError, find_project_dir
+from fstriage_dev.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError, find_project_dir
 from fstriage_dev.local.stack import LocalStack
 
 # A source address inside Fullstory's published Streams range, so the samples pass the allow list.
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             source_ip=FULLSTORY_STREAM_SOURCE_IP,
             # Poll the segment export every 2 s rather than the deployed 30 s.
             function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}},
-            parameters={"MetricSegments": _metric_segments(samples)},
+            parameters={"MetricSegments": _metric_segments(samples), WRITE_BACK_PARAMETER: "true"},
             build=not args.no_build,
             echo_logs=args.echo_logs,
         )
@@ -139,7 +140,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             wanted = {t.request_id for t in triggers if t.request_id}
             say(f"sent {len(samples)} signed samples; waiting for {len(wanted)} investigations…")
             reports = _wait(stack, wanted, args.timeout)
-            return _summarise(triggers, reports, schema, say)
+            code = _summarise(triggers, reports, schema, say)
+            _say_written(stack, reports, say)
+            return code
 
 
 def _metric_segments(samples: Sequence[Sample]) -> str:
@@ -209,6 +212,25 @@ def _summarise(
         return 1
     say(f"demo ok: {len(reports)} reports, all valid against {SCHEMA_PATH}")
     return 0
+
+
+def _say_written(stack: LocalStack, reports: dict[str, dict[str, Any]], say: Callable[[str], None]) -> None:
+    """What the sandbox recorded from `POST /v2/events` for these reports (measured there, not taken
+    from the reports), next to what the reports' `cost` says they wrote."""
+    if stack.sandbox is None:
+        return
+    ids = {entry["report"]["investigation_id"] for entry in reports.values()}
+    written = [e for e in stack.sandbox.written_events if e.properties.get("investigation_id") in ids]
+    sessions = {e.session_id for e in written}
+    marked = {e.properties.get("investigation_id") for e in written}
+    claimed = sum(int(entry["report"]["cost"].get("fullstory_writes", 0)) for entry in reports.values())
+    say(
+        f"write-back: the Fullstory sandbox recorded {len(written)} server events "
+        f'("fstriage Investigation") on {len(sessions)} sessions for {len(marked)} of {len(reports)} '
+        f"reports; the reports count {claimed} writes"
+    )
+    if claimed != len(written):
+        say("warning: the sandbox's record and the reports' cost.fullstory_writes disagree")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -94,6 +94,7 @@ INVESTIGATOR_ENV: dict[str, str] = {
     "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
     "EVENT_BUS_NAME": "default",
     "SLACK_WEBHOOK_SECRET_ARN": "",
+    "INVESTIGATE_CUSTOM_EVENTS": "*",
 }
 
 
@@ -455,7 +456,8 @@ def examples() -> list[Example]:
             "webhook-custom-event.json",
             WEBHOOK_FUNCTION,
             url_event("webhook-custom-event.json", signed_request(CUSTOM_EVENT)),
-            "A legacy custom-event webhook ('Checkout Failed'): queued for its session.",
+            "A custom-event webhook ('Checkout Failed', typed properties): queued for its session, "
+            "re-published on the event bus by the investigator.",
             202,
             expect_outcome="queued",
         ),
@@ -601,6 +603,19 @@ def examples() -> list[Example]:
             "The investigation request the webhook queues for webhook-segment-trend-alert.json, as the "
             "investigator receives it. Its answer depends on the Fullstory API it reaches, so none is "
             "fixed here; the integration tests run the investigator against a local Fullstory sandbox.",
+            None,
+        ),
+    )
+    custom_event = next(example for example in found if example.file == "webhook-custom-event.json")
+    body, attributes = queued_message(custom_event.event)
+    found.append(
+        Example(
+            "sqs-custom-event-request.json",
+            INVESTIGATOR_FUNCTION,
+            sqs_event(body, attributes),
+            "The request the webhook queues for webhook-custom-event.json. The investigator first puts it "
+            "on the event bus as a 'Fullstory Custom Event' (typed properties: reason, amount, items, "
+            "retried), then investigates it unless INVESTIGATE_CUSTOM_EVENTS leaves 'Checkout Failed' out.",
             None,
         ),
     )

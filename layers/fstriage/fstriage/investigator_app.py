@@ -61,11 +61,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemNotFoundError,
 )
 
-from fstriage.adapters.fullstory import FullstoryClient
+from fstriage.adapters.fullstory import FullstoryClient, app_base_url, org_region
 from fstriage.adapters.outputs import EventBridgePublisher, S3ReportStore, SlackNotifier, StoredReport
 from fstriage.adapters.secrets import SecretText
 from fstriage.adapters.sqs import SqsRequestQueue
-from fstriage.core.errors import ConfigurationError, FstriageError, PayloadError
+from fstriage.core.errors import ConfigurationError, DependencyUnavailable, FstriageError, PayloadError
 from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import (
     Evidence,
@@ -79,8 +79,10 @@ from fstriage.core.jsonlimits import json_safe
 from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
+from fstriage.core.republish import Republished, republished
 from fstriage.core.request import SCHEMA_VERSION, InvestigationRequest
 from fstriage.core.request_checks import request_problems
+from fstriage.core.writeback import NOTE_TOPIC, build_events, report_uri, write_back
 from fstriage.settings import InvestigatorSettings
 
 METRICS_NAMESPACE = "fstriage"
@@ -88,6 +90,8 @@ TOP_GROUPS_IN_EVENT = 3
 NOTHING_SPENT = FullstoryUsage(calls=0, retries=0, activations=0, downloads=0)
 REQUEST_ID = re.compile(r"req_[0-9a-f]{32}")  # what the report schema accepts
 _DEFAULT_MAX_RECEIVE_COUNT = 5  # for a misconfigured investigator, which has no settings to read
+# Write-back stops this long before the invocation ends: room to store the report, publish, post to Slack.
+WRITE_BACK_RESERVE_SECONDS = 10.0
 
 
 def poll_record_expiry(settings: InvestigatorSettings) -> int:
@@ -204,6 +208,14 @@ class InvestigatorApp:
                 persistence_store=self._finished_store,
                 config=runtime.idempotency,
             )(self._finish_job)
+            # A third, on `request_id#published`: a custom event or Stream goes on the bus once, whether
+            # or not it is investigated and however often its message is redelivered.
+            self._published_store = DynamoDBPersistenceLayer(table_name=runtime.settings.idempotency_table)
+            self._publish_once = idempotent_function(
+                data_keyword_argument="job",
+                persistence_store=self._published_store,
+                config=runtime.idempotency,
+            )(self._publish_job)
 
     @classmethod
     def from_environment(
@@ -388,6 +400,12 @@ class InvestigatorApp:
             )
             self._count("InvestigationRequestInvalid")
             return result
+        if not self._republish(runtime, request):
+            self._logger.info(
+                "custom event re-published, not investigated (not named in INVESTIGATE_CUSTOM_EVENTS)"
+            )
+            self._count("CustomEventNotInvestigated")
+            return {"republished_only": True}
         try:
             client = self._fullstory(runtime).with_deadline(self._deadline)
         except ConfigurationError as missing_key:
@@ -410,6 +428,47 @@ class InvestigatorApp:
             )
             return {"requeued": True}
         return self._finish(request, outcome, client.usage)
+
+    def _republish(self, runtime: InvestigatorRuntime, request: InvestigationRequest) -> bool:
+        """Put a custom event or Stream on the bus (once per request, `core.republish`); returns whether
+        it is investigated. Done here, not in the webhook: the webhook's answer budget holds two AWS
+        calls, and one message per accepted delivery already reaches this function exactly once."""
+        trigger = request.trigger
+        investigated = trigger.kind != "custom_event" or (
+            runtime.settings.investigate_custom_events.investigates(trigger.text)
+        )
+        if request.continuation is not None:
+            return investigated  # an export poll: its first link published
+        region = runtime.settings.region or org_region(request.origin.org_id)
+        event = republished(request, investigated=investigated, app_base_url=app_base_url(region))
+        if event is None:
+            return investigated
+        try:
+            self._publish_once(job={"idempotency_key": f"{request.request_id}#published"}, event=event)
+        except DependencyUnavailable as error:
+            if not self._attempt.last:
+                raise  # SQS redelivers; nothing was put on the bus
+            # The last receive: the investigation still runs; the lost event is logged and counted.
+            self._logger.error(
+                "custom event or Stream could not be re-published on its last attempt",
+                extra={
+                    "message_id": self._attempt.message_id,
+                    "request_id": request.request_id,
+                    "error_type": type(error).__name__,
+                    "reason": error.reason,
+                    "attempt": self._attempt.number,
+                    "outcome": "not_republished",
+                },
+            )
+            self._count("RepublishFailed")
+        return investigated
+
+    def _publish_job(self, job: dict[str, Any], event: Republished) -> dict[str, Any]:
+        runtime = self._runtime
+        assert isinstance(runtime, InvestigatorRuntime)
+        runtime.publisher.publish(event.detail, detail_type=event.detail_type)
+        self._count("EventRepublished")
+        return {"detail_type": event.detail_type}
 
     def _already_reported(self, request_id: str) -> bool:
         """Whether `request_id#finished` holds a completed record: read through the same persistence
@@ -439,6 +498,11 @@ class InvestigatorApp:
         # Valid JSON and UTF-8 whatever a visitor's page or the queue held, so the report always stores.
         report: dict[str, Any] = json_safe(build_report(outcome.evidence, usage, generated_at))
         stored = runtime.store.keys_for(report["investigation_id"], report["generated_at"])
+        writes = self._write_back(runtime, outcome.evidence, report, stored)
+        if writes is not None:
+            # Again, with the write-back's note and writes: nothing else changes (the note never degrades).
+            usage = usage.plus(writes)
+            report = json_safe(build_report(outcome.evidence, usage, generated_at))
         report["artifacts"] = {
             "bucket": stored.bucket,
             "json_key": stored.json_key,
@@ -450,6 +514,49 @@ class InvestigatorApp:
         self._notify_slack(runtime, report, stored)
         self._record_outcome(outcome.evidence, report, usage.activations)
         return {"investigation_id": report["investigation_id"], "status": report["status"]}
+
+    def _write_back(
+        self, runtime: InvestigatorRuntime, evidence: Evidence, report: dict[str, Any], stored: StoredReport
+    ) -> FullstoryUsage | None:
+        """One server event per session of the report into Fullstory (`core.writeback`), when switched
+        on; returns what the writes spent (None when nothing was attempted). A refusal or running out of
+        time becomes a note in `evidence`, never an error: the report is stored either way."""
+        if not runtime.settings.write_back or self._spent is None or evidence.fatal == "auth":
+            return None
+        events = build_events(
+            report,
+            location=report_uri(stored.bucket, stored.json_key),
+            timestamp=evidence.request.origin.received_at,
+        )
+        if not events:
+            return None  # no session was read: nothing to mark
+
+        def budget() -> float:
+            return self._deadline() - WRITE_BACK_RESERVE_SECONDS
+
+        # Its own deadline, so a write's retries never eat the time the report needs.
+        writer = self._spent.with_deadline(budget)
+        outcome = write_back(writer, events, time_left=budget)
+        note = outcome.note()
+        if note is not None:
+            evidence.notes.add(NOTE_TOPIC, note, degrades=False)
+        stopped = outcome.stopped_by or outcome.first_rejection
+        self._logger.info(
+            "fullstory write-back",
+            extra={
+                "planned": outcome.planned,
+                "written": outcome.written,
+                "not_written": outcome.not_written,
+                "out_of_time": outcome.out_of_time,
+                "refusal": stopped.reason if stopped is not None else None,
+                "refusal_status": stopped.status if stopped is not None else None,
+            },
+        )
+        self._metrics.add_metric(name="FullstoryEventsWritten", unit=MetricUnit.Count, value=outcome.written)
+        self._metrics.add_metric(
+            name="FullstoryEventsRefused", unit=MetricUnit.Count, value=outcome.not_written
+        )
+        return writer.usage
 
     def _notify_slack(
         self, runtime: InvestigatorRuntime, report: dict[str, Any], stored: StoredReport

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
+from fstriage.core.republish import INVESTIGATE_EVERY_CUSTOM_EVENT, CustomEventSelection
 
 if TYPE_CHECKING:  # the investigation core (digest included) is the investigator's, not the webhook's
     from fstriage.core.investigation import EventSource, InvestigationSettings
@@ -138,6 +139,10 @@ class InvestigatorSettings:
     idempotency_expiry_seconds: int = 7 * 24 * 3600
     max_receive_count: int = 5  # the queue's redrive maxReceiveCount
     queue_visibility_timeout_seconds: int = 720  # the queue's VisibilityTimeout
+    # One server event per investigated session into Fullstory (`core.writeback`); the customer opts in.
+    write_back: bool = False
+    # Which custom events are investigated (`*`: all); every one is re-published either way.
+    investigate_custom_events: CustomEventSelection = INVESTIGATE_EVERY_CUSTOM_EVENT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorSettings:
@@ -172,6 +177,8 @@ class InvestigatorSettings:
             queue_visibility_timeout_seconds=int(
                 number(env, "QUEUE_VISIBILITY_TIMEOUT_SECONDS", 720, minimum=0)
             ),
+            write_back=choice(env, "WRITE_BACK_TO_FULLSTORY", "false", ("true", "false")) == "true",
+            investigate_custom_events=CustomEventSelection.parse(env.get("INVESTIGATE_CUSTOM_EVENTS", "*")),
         )
 
     def investigation(self) -> InvestigationSettings:

@@ -105,6 +105,7 @@ class Resources:
     tables: dict[str, str] = field(default_factory=dict)
     buckets: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # logical ID -> ARN
+    rules: dict[str, str] = field(default_factory=dict)  # logical ID -> rule name (SQS targets only)
     skipped: dict[str, str] = field(default_factory=dict)  # logical ID -> type (not emulated)
     capture_queue_url: str = ""
 
@@ -118,19 +119,27 @@ def create_resources(
     event_bus: str,
     capture_source: str,
 ) -> Resources:
-    """Create every SQS queue, DynamoDB table, S3 bucket and secret of the template in moto, record
-    their physical IDs in `template.physical`, and route `capture_source` events on `event_bus` to a
-    capture queue (so the stack can collect the reports)."""
+    """Create every SQS queue, DynamoDB table, S3 bucket, secret and EventBridge rule (with its SQS
+    targets; moto delivers PutEvents to them) of the template in moto, record their physical IDs in
+    `template.physical`, and route `capture_source` events on `event_bus` to a capture queue (so the
+    stack can collect the reports)."""
     created = Resources()
     created.queues = _create_queues(moto, template, visibility_timeouts)
     created.tables = _create_tables(moto, template)
     created.buckets = _create_buckets(moto, template)
     created.secrets = _create_secrets(moto, template, secret_values)
-    emulated = {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SecretsManager::Secret"}
+    created.capture_queue_url = _capture(moto, template.pseudo["AWS::StackName"], event_bus, capture_source)
+    created.rules = _create_rules(moto, template, known_buses={"default", event_bus})
+    emulated = {
+        "AWS::SQS::Queue",
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::SecretsManager::Secret",
+        "AWS::Events::Rule",
+    }
     for logical_id, resource in template.resources().items():
         if resource.get("Type") not in emulated:
             created.skipped[logical_id] = str(resource.get("Type"))
-    created.capture_queue_url = _capture(moto, template.pseudo["AWS::StackName"], event_bus, capture_source)
     return created
 
 
@@ -227,6 +236,37 @@ def _create_secrets(moto: MotoServer, template: Template, values: Mapping[str, s
         template.physical[logical_id] = {"Ref": arn, "Id": arn}
         arns[logical_id] = arn
     return arns
+
+
+def _create_rules(moto: MotoServer, template: Template, *, known_buses: set[str]) -> dict[str, str]:
+    """Each rule with its event pattern and its SQS targets (other targets are not emulated)."""
+    events = moto.client("events")
+    stack = template.pseudo["AWS::StackName"]
+    names: dict[str, str] = {}
+    for logical_id in template.resources("AWS::Events::Rule"):
+        properties = template.resolve(template.properties(logical_id))
+        bus = str(properties.get("EventBusName") or "default")
+        if bus not in known_buses:
+            events.create_event_bus(Name=bus)
+            known_buses.add(bus)
+        name = str(properties.get("Name") or f"{stack}-{logical_id}")
+        pattern = properties.get("EventPattern")
+        arn = events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern),
+            State=str(properties.get("State") or "ENABLED"),
+        )["RuleArn"]
+        targets = [
+            {"Id": str(target["Id"]), "Arn": str(target["Arn"])}
+            for target in properties.get("Targets") or []
+            if str(target.get("Arn", "")).startswith("arn:aws:sqs:")
+        ]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        template.physical[logical_id] = {"Ref": name, "Arn": str(arn)}
+        names[logical_id] = name
+    return names
 
 
 def _capture(moto: MotoServer, stack: str, event_bus: str, source: str) -> str:

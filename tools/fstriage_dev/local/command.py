@@ -11,8 +11,14 @@ from pathlib import Path
 from types import FrameType
 
 from fstriage_dev.events import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from fstriage_dev.local.config import DEFAULT_PORT, DEFAULT_REPORTS_DIR, LocalConfig, LocalStackError
-from fstriage_dev.local.stack import LocalStack
+from fstriage_dev.local.config import (
+    DEFAULT_PORT,
+    DEFAULT_REPORTS_DIR,
+    WRITE_BACK_PARAMETER,
+    LocalConfig,
+    LocalStackError,
+)
+from fstriage_dev.local.stack import FME_PARAMETER, LocalStack
 
 DESCRIPTION = """\
 Run fstriage on this machine, with no AWS account and no Docker: the functions that `sam build`
@@ -22,6 +28,8 @@ settings), a function URL in front of the webhook, Lambda's SQS poller (batch si
 failures, visibility timeout, redrive to the dead-letter queue) in front of the investigator, and,
 unless --fullstory-api-url is given, a local Fullstory API (the sandbox) whose data includes every
 user, session and segment the events/ samples name. Each report is copied to --reports-dir.
+Against the sandbox, write-back into Fullstory is on (each investigated session gets an
+"fstriage Investigation" server event, kept by the sandbox); --no-write-back turns it off.
 """
 
 EPILOG = f"""\
@@ -134,6 +142,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-sample-anchors", action="store_true", help="do not add the events/ samples' IDs to the sandbox"
     )
+    p.add_argument(
+        "--no-write-back",
+        action="store_true",
+        help=f"do not write investigation events into Fullstory ({WRITE_BACK_PARAMETER}=false); it is on by "
+        "default against the sandbox, and off against --fullstory-api-url unless "
+        f"--parameter {WRITE_BACK_PARAMETER}=true",
+    )
+    p.add_argument(
+        "--fme",
+        action="store_true",
+        help="turn the Harness FME forwarder on (FmeForwarder=enabled), posting to a local FME stand-in "
+        "that records the events it gets (GET <its URL>/__fme/events)",
+    )
     p.add_argument("--no-build", action="store_true", help="run the existing build; never call sam build")
     p.add_argument("--echo-logs", action="store_true", help="also print the functions' logs here")
     p.add_argument(
@@ -158,6 +179,14 @@ def config_from(args: argparse.Namespace) -> LocalConfig:
         if not sep or not eq or not function or not name:
             p.error(f"--function-env wants FUNCTION:NAME=VALUE, not {item!r}")
         function_env.setdefault(function, {})[name] = value
+    if args.no_write_back:
+        if parameters.get(WRITE_BACK_PARAMETER, "false") != "false":
+            p.error(f"--no-write-back contradicts --parameter {WRITE_BACK_PARAMETER}=true")
+        parameters[WRITE_BACK_PARAMETER] = "false"
+    elif args.fullstory_api_url is None:
+        parameters.setdefault(WRITE_BACK_PARAMETER, "true")  # the sandbox: show it
+    if args.fme:
+        parameters[FME_PARAMETER] = "enabled"
     if args.port < 0 or args.port > 65535:
         p.error("--port must be between 0 and 65535")
     if args.visibility_timeout is not None and not 0 <= args.visibility_timeout <= 43200:
@@ -250,6 +279,8 @@ def _announce(stack: LocalStack, say: Callable[[str], None]) -> None:
     say(f"Investigation queue: {stack.queue_url}")
     say(f"Dead-letter queue: {stack.dlq_url}")
     say(f"Reports: {stack.reports_dir}")
+    if stack.fme is not None:
+        say(f"FME events stand-in: {stack.fme.events_url} (what it got: {stack.fme.base_url}/__fme/events)")
     say(f"Function logs: {(stack.config.log_dir or stack.config.root() / '.local' / 'logs')}")
     say(
         f"Streams URL: {stack.streams_url_pattern}"

@@ -18,6 +18,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 SETUP_HINT = "run `make setup` first"
+# The template parameter that switches write-back into Fullstory (`fstriage.core.writeback`). The local
+# stack turns it on against the sandbox, so local runs and `make demo` show it; never by default against
+# a real Fullstory API, where the events would land in an org's analytics.
+WRITE_BACK_PARAMETER = "WriteBackToFullstory"
 
 
 class LocalStackError(RuntimeError):

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fstriage.adapters.outputs import EVENT_SOURCE
+from fstriage_dev import fme_standin
 from fstriage_dev.local.aws import MotoServer, Resources, create_resources
 from fstriage_dev.local.build import build_dir, sam_build
 from fstriage_dev.local.config import (
@@ -55,6 +56,11 @@ VISIBILITY_SETTING = "QUEUE_VISIBILITY_TIMEOUT_SECONDS"
 ORG_PARAMETER = "FullstoryOrgId"
 ARCHITECTURE_PARAMETER = "Architecture"
 METRIC_SEGMENTS_PARAMETER = "MetricSegments"
+# The optional FME forwarder (`fstriage local --fme` sets the parameter): its key secret and its URL,
+# which the stack points at the local FME stand-in.
+FME_PARAMETER = "FmeForwarder"
+FME_KEY_SECRET_SETTING = "FME_API_KEY_SECRET_ARN"  # noqa: S105 -- a setting's name
+FME_URL_SETTING = "FME_EVENTS_URL"
 STREAMS_PATH = "streams/"
 
 
@@ -84,6 +90,8 @@ class LocalStack:
         # With `aws_outages`: the proxy between the functions and moto (switch outages on and off).
         self.outages: AwsOutages | None = None
         self.sandbox: FullstorySandbox | None = None
+        # The FME events API stand-in, when the template has the FME forwarder (FmeForwarder=enabled).
+        self.fme: fme_standin.FmeStandIn | None = None
         self.samples: SampleAnchors | None = None
         self.template: Template | None = None
         self.resources: Resources | None = None
@@ -143,30 +151,32 @@ class LocalStack:
                 org_id=config.org_id,
                 anchors=self.samples.anchors if self.samples else None,
             ).start()
+        if _setting(specs, FME_KEY_SECRET_SETTING) is not None:
+            self.fme = fme_standin.FmeStandIn(api_key=fme_standin.DEFAULT_KEY).start()
         self._moto = MotoServer().start()
         if config.aws_outages:
             self.outages = AwsOutages(self._moto.port)
         consumed = {source.queue for name in consumers for source in specs[name].sqs_events}
+        investigation_queue = _investigation_queue(specs[webhook_id], consumed)
         bus = str(template.resolve(_setting(specs, EVENT_BUS_SETTING) or "default"))
         self.resources = create_resources(
             self._moto,
             template,
             secret_values=secret_values,
-            visibility_timeouts={q: config.visibility_timeout for q in consumed}
+            visibility_timeouts={investigation_queue: config.visibility_timeout}
             if config.visibility_timeout is not None
             else {},
             event_bus=bus,
             capture_source=EVENT_SOURCE,
         )
-        self._consumer_queue = sorted(consumed)[0]
+        self._consumer_queue = investigation_queue
         self._dlq = _dead_letter_queue(template, self._consumer_queue)
         log_dir = self.log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, spec in specs.items():
             count = max(1, config.webhook_concurrency) if name == webhook_id else 1
             if name in consumers:
-                declared = [s.maximum_concurrency for s in spec.sqs_events if s.maximum_concurrency]
-                count = config.investigator_concurrency or (min(declared) if declared else 2)
+                count = _consumer_instances(config, spec, investigation_queue)
             self._functions[name] = _Function(spec)
             for number in range(1, count + 1):
                 label = name if count == 1 else f"{name}#{number}"
@@ -236,6 +246,8 @@ class LocalStack:
             self._moto = None
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.fme is not None:
+            self.fme.stop()
 
     # -- what tests and tools use -------------------------------------------------------------------
 
@@ -303,6 +315,8 @@ class LocalStack:
             found.append(int(urlsplit(self.sandbox.base_url).port or 0))
         if self.outages is not None:
             found.extend(self.outages.ports)
+        if self.fme is not None and not self._stop.is_set():
+            found.append(self.fme.port)
         return found
 
     @property
@@ -394,6 +408,10 @@ class LocalStack:
                     )
                 key = SANDBOX_API_KEY
             values[api_key] = key
+        fme_key = _ref_target(_setting(specs, FME_KEY_SECRET_SETTING))
+        if fme_key is not None:
+            # The stand-in's published key; a real FME (--function-env ...:FME_EVENTS_URL=...) needs yours.
+            values[fme_key] = os.environ.get("FME_API_KEY", "").strip() or fme_standin.DEFAULT_KEY
         return values
 
     def _aws_endpoint(self, function: str) -> str:
@@ -421,6 +439,8 @@ class LocalStack:
         environment.update(template.environment(spec))
         if API_KEY_SECRET_SETTING in spec.environment:
             environment[API_URL_SETTING] = self.fullstory_api_url
+        if FME_KEY_SECRET_SETTING in spec.environment and self.fme is not None:
+            environment[FME_URL_SETTING] = self.fme.events_url
         if VISIBILITY_SETTING in spec.environment and self.config.visibility_timeout is not None:
             # The consumer's idea of its queue's visibility timeout must match the queue made here.
             environment[VISIBILITY_SETTING] = str(self.config.visibility_timeout)
@@ -450,6 +470,23 @@ def _roles(template: Template) -> tuple[str, list[str]]:
     if not consumers:
         raise LocalStackError("no function has an SQS event source")
     return with_url[0], consumers
+
+
+def _consumer_instances(config: LocalConfig, spec: FunctionSpec, investigation_queue: str) -> int:
+    """The investigator's instances (its event source's concurrency); one for any other consumer."""
+    if investigation_queue not in {source.queue for source in spec.sqs_events}:
+        return 1  # the FME forwarder: one instance is plenty locally
+    declared = [s.maximum_concurrency for s in spec.sqs_events if s.maximum_concurrency]
+    return config.investigator_concurrency or (min(declared) if declared else 2)
+
+
+def _investigation_queue(webhook: FunctionSpec, consumed: set[str]) -> str:
+    """The consumed queue the webhook writes to (its environment names it); other consumers' queues
+    are fed by EventBridge rules."""
+    named = {_ref_target(value) for value in webhook.environment.values()} & consumed
+    if len(named) != 1:
+        raise LocalStackError("expected the webhook to name exactly one queue that a function consumes")
+    return str(named.pop())
 
 
 def _setting(specs: dict[str, FunctionSpec], setting: str) -> Any:

@@ -101,8 +101,15 @@ class Template:
     def resources(self, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = self.document.get("Resources", {})
         return {
-            name: r for name, r in found.items() if resource_type is None or r.get("Type") == resource_type
+            name: r
+            for name, r in found.items()
+            if (resource_type is None or r.get("Type") == resource_type) and self._exists(r)
         }
+
+    def _exists(self, resource: Mapping[str, Any]) -> bool:
+        """A resource with a `Condition` exists only when the condition holds, as in a deploy."""
+        condition = resource.get("Condition")
+        return condition is None or self.condition(str(condition))
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         """The resource's properties, with SAM `Globals` merged in for serverless functions."""

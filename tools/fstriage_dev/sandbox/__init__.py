@@ -11,7 +11,7 @@ from fstriage_dev.sandbox.data import (
     generate,
 )
 from fstriage_dev.sandbox.faults import Faults, FaultSettings
-from fstriage_dev.sandbox.server import FullstorySandbox, RecordedRequest
+from fstriage_dev.sandbox.server import FullstorySandbox, RecordedRequest, WrittenEvent
 
 __all__ = [
     "AnchorSegment",
@@ -25,5 +25,6 @@ __all__ = [
     "SandboxData",
     "SandboxSession",
     "SandboxUser",
+    "WrittenEvent",
     "generate",
 ]

@@ -48,6 +48,8 @@ class FaultSettings:
     repeat_page_token: bool = False  # /segments/v1 always answers the same next page token
     path_filter: str = ""  # when set, latency/429/5xx/drip apply only to paths containing it
     event_convention: str = "current"  # current | warehouse | camel_nested | unknown (see `conventions`)
+    events_forbidden: bool = False  # POST /v2/events answers 403: a key that may not create events
+    events_not_found: bool = False  # POST /v2/events answers 404: an org without server events
 
     def __post_init__(self) -> None:
         if self.error_body not in ERROR_BODIES:

@@ -6,6 +6,12 @@
 Answers follow Fullstory's documented Server API: shapes, status codes and `{"message","code"}`
 error bodies. Auth is `Authorization: Basic <anything non-empty>`. Export downloads are served without
 auth, like Fullstory's pre-signed storage URLs. Every request is recorded (`requests`, `calls`).
+
+`POST /v2/events` (server events, the write-back) validates the body as Fullstory documents it, keeps
+what it created in `written_events`, and honours `Idempotency-Key`: a key it has answered gets that
+first answer again and creates nothing (a different body under it is refused with 409, the sandbox's
+choice: Fullstory documents the refusal, not its status). Answers it did not execute (the
+`events_forbidden` / `events_not_found` switches, injected 429s and 5xx) are not kept for the key.
 """
 
 from __future__ import annotations
@@ -44,6 +50,20 @@ class RecordedRequest:
     headers: Mapping[str, str]  # lower-case names
     body: bytes
     client_port: int  # one port per TCP connection: shows whether the client pools connections
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenEvent:
+    """A server event `POST /v2/events` created (a repeat of an `Idempotency-Key` creates none)."""
+
+    name: str
+    session_id: str | None  # `session.id` as sent (`U:S`)
+    session_known: bool  # False: no such session, so Fullstory creates the event without one
+    user: Mapping[str, Any] | None
+    timestamp: str | None
+    properties: Mapping[str, Any]
+    schema: Mapping[str, Any]
+    idempotency_key: str | None
 
 
 @dataclass(slots=True)
@@ -141,6 +161,8 @@ class FullstorySandbox:
         self._requests: list[RecordedRequest] = []
         self._exports: dict[str, _Export] = {}
         self._export_numbers = 0
+        self._written: list[WrittenEvent] = []
+        self._idempotent: dict[str, tuple[bytes, Reply]] = {}  # Idempotency-Key -> (body, first answer)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -198,10 +220,38 @@ class FullstorySandbox:
     def requests_to(self, route: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.route == route]
 
+    @property
+    def written_events(self) -> list[WrittenEvent]:
+        """Every server event `POST /v2/events` created, in order."""
+        with self._lock:
+            return list(self._written)
+
     def reset_records(self) -> None:
+        """Forget recorded requests, written events and the answers kept for idempotency keys."""
         with self._lock:
             self._calls.clear()
             self._requests.clear()
+            self._written.clear()
+            self._idempotent.clear()
+
+    def _once(
+        self, key: str | None, body: bytes, create: Callable[[], tuple[Reply, WrittenEvent | None]]
+    ) -> Reply:
+        """`create` once per idempotency key (under the lock, so two concurrent repeats make one event)."""
+        with self._lock:
+            if key is not None and key in self._idempotent:
+                first_body, first = self._idempotent[key]
+                if first_body != body:
+                    return api_error(
+                        409, "the Idempotency-Key was used with a different request body", "conflict"
+                    )
+                return Reply(first.status, first.body, first.content_type, dict(first.headers))
+            reply, written = create()
+            if written is not None:
+                self._written.append(written)
+            if key is not None:
+                self._idempotent[key] = (body, reply)
+            return reply
 
     def _record(self, entry: RecordedRequest) -> None:
         with self._lock:
@@ -321,6 +371,77 @@ def _user(call: _Call) -> Reply:
     if user is None:
         return api_error(404, "Requested resource does not exist", "resource_not_found")
     return json_reply(200, _user_record(user))
+
+
+_SESSION_ID = re.compile(r"[0-9A-Za-z_-]+:[0-9A-Za-z_-]+")
+# The property types a `schema` may declare (and their list forms).
+_DECLARABLE = frozenset({"str", "int", "real", "bool", "date"} | {"strs", "ints", "reals", "bools", "dates"})
+
+
+def _create_event(call: _Call) -> Reply:
+    settings = call.sandbox.faults.snapshot()
+    # In front of the endpoint: such a refusal is not kept for the idempotency key.
+    if settings.events_forbidden:
+        return api_error(403, _forbidden(settings, "insufficient permissions"), "forbidden")
+    if settings.events_not_found:
+        return api_error(404, "Requested resource does not exist", "resource_not_found")
+    key = call.headers.get("idempotency-key")
+    return call.sandbox._once(key, call.body, lambda: _new_event(call, key))
+
+
+def _new_event(call: _Call, key: str | None) -> tuple[Reply, WrittenEvent | None]:
+    def refused(message: str, code: str = "invalid_argument") -> tuple[Reply, None]:
+        return api_error(400, message, code), None
+
+    try:
+        body = json.loads(call.body or b"{}")
+    except ValueError:
+        return refused("request body is not valid JSON")
+    if not isinstance(body, dict):
+        return refused("request body must be an object")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return refused("name is required", "required_field")
+    timestamp = body.get("timestamp")
+    if timestamp is not None:
+        try:
+            synth.parse_time(str(timestamp))
+        except (TypeError, ValueError):
+            return refused("timestamp must be an ISO 8601 time")
+    properties = body.get("properties", {})
+    if not isinstance(properties, dict):
+        return refused("properties must be an object")
+    schema = body.get("schema", {})
+    declared = schema.get("properties", {}) if isinstance(schema, dict) else None
+    if not isinstance(declared, dict) or any(t not in _DECLARABLE for t in declared.values()):
+        return refused("schema.properties must map property names to types (str, int, real, bool, date ...)")
+    session, user = body.get("session"), body.get("user")
+    if not isinstance(session, dict | None) or not isinstance(user, dict | None):
+        return refused("session and user must be objects")
+    session_id = session.get("id") if session else None
+    if session_id is not None and (not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id)):
+        return refused("session.id must be '<device_id>:<session_id>'")
+    if session_id is not None and user:
+        return refused("user is not accepted when session.id is provided")
+    user_fields = [f for f in ("uid", "id") if user and isinstance(user.get(f), str) and user[f]]
+    if session and session.get("use_most_recent") is True and len(user_fields) != 1:
+        return refused("session.use_most_recent needs exactly one user field")
+    if user and any(len(str(user.get(f, ""))) > 256 for f in ("uid", "id")):
+        return refused("user.uid and user.id are at most 256 characters")
+    if session_id is None and not user_fields:
+        return refused("a session.id or a user is required", "required_field")
+    written = WrittenEvent(
+        name=name,
+        session_id=session_id,
+        # An unknown session is no error: Fullstory creates the event without a session.
+        session_known=session_id is not None and call.sandbox.data.session(session_id) is not None,
+        user=dict(user) if user else None,
+        timestamp=str(timestamp) if timestamp is not None else None,
+        properties=properties,
+        schema=dict(schema) if isinstance(schema, dict) else {},
+        idempotency_key=key,
+    )
+    return Reply(200, b""), written
 
 
 def _segments(call: _Call) -> Reply:
@@ -487,6 +608,8 @@ _ROUTES = (
     _route("GET", r"/sessions/v2", "GET /sessions/v2", _sessions),
     _route("GET", r"/v2/users", "GET /v2/users", _users),
     _route("GET", r"/v2/users/([^/]+)", "GET /v2/users/{id}", _user),
+    # Standard keys may create events: not a read.
+    _route("POST", r"/v2/events", "POST /v2/events", _create_event, read=False),
     _route("GET", r"/segments/v1", "GET /segments/v1", _segments),
     _route("POST", r"/segments/v1/exports", "POST /segments/v1/exports", _start_export),
     _route("GET", r"/operations/v1/([^/]+)", "GET /operations/v1/{id}", _operation),

@@ -143,6 +143,7 @@ ROUTES: Final[Mapping[str, str]] = {
     "operation": "GET /operations/v1/:operation_id",
     "export_results": "GET /search/v1/exports/:export_id/results",
     "export_download": "GET :export_download_url",
+    "create_event": "POST /v2/events",
 }
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -151,6 +152,8 @@ _LARGE_BODY_WAIT: Final = 300.0
 _TAG = re.compile(r"<[^<>]*>")  # no nested `<`: linear on a page of `<<<<`
 _SPACE = re.compile(r"\s+")
 _USER_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")
+# An `Idempotency-Key` goes into a header: visible ASCII only, bounded.
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +169,12 @@ def resolve_region(api_key: str, region: str | None = None) -> str:
         return chosen
     prefix = api_key.strip().removeprefix("Basic ").split(".", 1)[0].lower()
     return prefix if prefix in REGIONS else DEFAULT_REGION
+
+
+def org_region(org_id: str) -> str:
+    """The region an org ID names in its suffix (`o-ABC12-eu1`), else NA1."""
+    suffix = org_id.strip().rpartition("-")[2].lower()
+    return suffix if suffix in REGIONS else DEFAULT_REGION
 
 
 def api_base_url(region: str) -> str:
@@ -207,6 +216,7 @@ class _UsageCounter:
         self._retries = 0
         self._activations = 0
         self._downloads = 0
+        self._writes = 0
         self._by_operation: dict[str, int] = {}
 
     def call(self, operation: str, *, download: bool, retry: bool) -> None:
@@ -223,6 +233,10 @@ class _UsageCounter:
         with self._lock:
             self._activations += activations
 
+    def wrote(self) -> None:
+        with self._lock:
+            self._writes += 1
+
     def snapshot(self) -> FullstoryUsage:
         with self._lock:
             return FullstoryUsage(
@@ -231,6 +245,7 @@ class _UsageCounter:
                 activations=self._activations,
                 downloads=self._downloads,
                 by_operation=dict(self._by_operation),
+                writes=self._writes,
             )
 
 
@@ -391,6 +406,7 @@ class FullstoryClient:
         pool_size: int = 8,
         session: requests.Session | None = None,
         trace_provider: BaseProvider | None = None,
+        log: Logger | None = None,
     ) -> None:
         key = api_key.strip().removeprefix("Basic ").strip()
         # The key goes into a header: refuse anything that could split or fold it.
@@ -417,6 +433,8 @@ class FullstoryClient:
         self._session = session or _new_session(pool_size)
         self._usage = _UsageCounter()
         self._trace_provider = trace_provider
+        # Retries are logged through the calling function's logger (default: the investigator's).
+        self._log = log or logger
         # The key's role, asked once per client (one per container); `with_deadline` views share it.
         self._role = _RoleCache()
 
@@ -526,6 +544,55 @@ class FullstoryClient:
         if not _USER_ID.fullmatch(user_id):
             raise ValueError("a Fullstory user ID is digits, letters, `-` or `_`")
         return _user(_object(self._call("GET", f"/v2/users/{user_id}", operation="user")))
+
+    def create_event(
+        self,
+        name: str,
+        *,
+        idempotency_key: str,
+        session_id: str | None = None,
+        uid: str | None = None,
+        timestamp: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        schema: Mapping[str, str] | None = None,
+    ) -> None:
+        """`POST /v2/events`: one server event, on a session (`U:S`, any accepted form) or on a user.
+
+        Fullstory takes `user` only without `session.id` (the session already names its user), so
+        pass one of them. `schema` declares property types (`{"count": "int"}`): Fullstory infers
+        every JSON number as a real otherwise. Counts one write in `usage` when Fullstory accepts it.
+
+        Every attempt carries the same `Idempotency-Key`, so the client's usual retries (connection
+        errors, 429, 5xx, within the deadline and the rate limiter) are safe: Fullstory answers a
+        repeat of a key it has executed with its first answer and creates nothing new. A 5xx that
+        came from the endpoint itself is kept for the key and comes back; one from in front of it
+        (a proxy, an overload) is not, and the retry may succeed.
+        """
+        if not name.strip():
+            raise ValueError("an event needs a name")
+        if (session_id is None) == (uid is None):
+            raise ValueError("pass exactly one of session_id or uid")
+        if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ValueError("an Idempotency-Key is 1 to 255 visible ASCII characters")
+        payload: dict[str, Any] = {"name": name}
+        if timestamp is not None:
+            payload["timestamp"] = timestamp
+        if properties:
+            payload["properties"] = dict(properties)
+        if schema:
+            payload["schema"] = {"properties": dict(schema)}
+        if session_id is not None:
+            payload["session"] = {"id": normalise_session_id(session_id)}
+        else:
+            payload["user"] = {"uid": uid}
+        self._call(
+            "POST",
+            "/v2/events",
+            json_body=payload,
+            operation="create_event",
+            extra_headers={"Idempotency-Key": idempotency_key},
+        )
+        self._usage.wrote()
 
     def segments(self, *, page_size: int = 100, creator: str | None = None) -> list[Segment]:
         """`GET /segments/v1`, every page. Raises on a repeated page token or past `max_pages`."""
@@ -744,12 +811,14 @@ class FullstoryClient:
         json_body: Any = None,
         activations: int = 0,
         lease: _Lease | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Any:
         headers = {
             "Authorization": f"Basic {self._key}",
             "Accept": "application/json",
             "Integration-Source": INTEGRATION_SOURCE,
             "User-Agent": INTEGRATION_SOURCE,
+            **(extra_headers or {}),
         }
         raw = self._send(
             method,
@@ -929,7 +998,7 @@ class FullstoryClient:
                 retry_after=delay,
                 attempts=attempt,
             ) from failure
-        logger.warning(
+        self._log.warning(
             "fullstory call retried",
             extra={"operation": operation, "status": failure.status, "attempt": attempt, "delay": delay},
         )

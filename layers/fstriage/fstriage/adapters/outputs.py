@@ -61,7 +61,7 @@ class EventBridgePublisher:
         self._bus = bus_name
         self._client = client
 
-    def publish(self, detail: dict[str, Any]) -> None:
+    def publish(self, detail: dict[str, Any], *, detail_type: str = EVENT_DETAIL_TYPE) -> None:
         events = self._client or aws.client("events")
         try:
             response = aws.call(
@@ -71,7 +71,7 @@ class EventBridgePublisher:
                 Entries=[
                     {
                         "Source": EVENT_SOURCE,
-                        "DetailType": EVENT_DETAIL_TYPE,
+                        "DetailType": detail_type,
                         "Detail": json.dumps(detail),
                         "EventBusName": self._bus,
                     }

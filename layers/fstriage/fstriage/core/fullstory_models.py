@@ -85,3 +85,18 @@ class FullstoryUsage:
     activations: int  # successful events/context calls: 1 Activation each
     downloads: int  # export files fetched (not API calls)
     by_operation: Mapping[str, int] = field(default_factory=dict)
+    writes: int = 0  # server events Fullstory accepted (`POST /v2/events`; also counted in `calls`)
+
+    def plus(self, other: FullstoryUsage) -> FullstoryUsage:
+        """Both together: an investigation's reads and the write-back's writes (two client views)."""
+        by_operation = dict(self.by_operation)
+        for operation, count in other.by_operation.items():
+            by_operation[operation] = by_operation.get(operation, 0) + count
+        return FullstoryUsage(
+            calls=self.calls + other.calls,
+            retries=self.retries + other.retries,
+            activations=self.activations + other.activations,
+            downloads=self.downloads + other.downloads,
+            by_operation=by_operation,
+            writes=self.writes + other.writes,
+        )

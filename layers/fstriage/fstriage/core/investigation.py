@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from fstriage.core.digest import (
     SessionDigest,
@@ -495,17 +495,15 @@ class Investigation:
         ]
         if primary:
             self._gather(evidence, primary)
-        # The identities the request names come first (the uid before the email), then those the
-        # named sessions revealed: a request naming only an email falls back to a uid, and back.
+        # The uid first (the precise key), then the email; each from the request, else from the named
+        # sessions' identify events. With only one known, Fullstory's user record may give the other.
         identities: dict[Identity, str] = {}
-        for kind, value in (
-            ("uid", subject.uid),
-            ("email", subject.email),
-            ("uid", next((f.uid for f in evidence.sessions if f.uid), None)),
-            ("email", next((f.email for f in evidence.sessions if f.email), None)),
-        ):
-            if value and kind not in identities:
-                identities[cast(Identity, kind)] = value
+        uid = subject.uid or next((f.uid for f in evidence.sessions if f.uid), None)
+        email = subject.email or next((f.email for f in evidence.sessions if f.email), None)
+        if uid:
+            identities["uid"] = uid
+        if email:
+            identities["email"] = email
         if not identities:
             if not primary:
                 evidence.fatal = "no_subject"

@@ -19,6 +19,8 @@ from fstriage.core.session_ids import normalise_session_id
 MAX_TEXT_CHARS = 1000
 MAX_PROPERTIES = 50
 MAX_PROPERTY_CHARS = 200
+MAX_PROPERTY_DEPTH = 4  # the properties object itself is the first level
+MAX_LIST_ITEMS = 20
 # Any single string field (URLs, names, IDs): longer is not a Fullstory payload, and the queued
 # request must stay far below SQS's 256 KiB.
 MAX_FIELD_CHARS = 2048
@@ -139,6 +141,7 @@ def interpret_stream_event(
             for key in _STREAM_CONTEXT_FIELDS
             if (value := _optional_text(document, key)) is not None
         },
+        page_url=_context_url(document.get("url")),
     )
     return Investigate(
         trigger=trigger, subject=subject, window=_window_ending(occurred, lookback), timed=timed
@@ -198,7 +201,7 @@ def _session_event(
     if kind == "note":
         occurred = _moment(data.get("notedTime") or data.get("created"), fallback=received_at)
         text = _optional_text(data, "text")
-        properties: dict[str, str] = {}
+        properties: dict[str, Any] = {}
     else:
         name = data.get("name")
         if not isinstance(name, str) or not name:
@@ -207,7 +210,7 @@ def _session_event(
         if not isinstance(raw_properties, dict):
             raise PayloadError("data.properties must be an object")
         occurred = _moment(data.get("timestamp"), fallback=received_at)
-        text, properties = name, _flat_properties(raw_properties)
+        text, properties = name, _bounded_properties(raw_properties)
     timed = occurred is not received_at
     trigger = Trigger(
         kind=kind,
@@ -217,6 +220,7 @@ def _session_event(
         occurred_at=isoformat(occurred),
         text=_clip(text),
         properties=properties,
+        page_url=_context_url(data.get("pageUrl")),
     )
     subject = Subject(session_ids=(normalise_session_id(session_url),))
     return Investigate(
@@ -310,17 +314,44 @@ def _moment(value: Any, *, fallback: datetime) -> datetime:
     return moment if _EARLIEST <= moment <= _LATEST else fallback
 
 
+def _context_url(value: Any) -> str | None:
+    """Context only, so never a reason to refuse a delivery: a string is kept (clipped), else nothing."""
+    return value[:MAX_FIELD_CHARS] if isinstance(value, str) and value else None
+
+
 def _clip(text: str | None) -> str | None:
     return text if text is None or len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "…"
 
 
-def _flat_properties(raw: dict[str, Any]) -> dict[str, str]:
-    """Scalar properties only, bounded, so a queued request stays small whatever the sender put in."""
-    flat: dict[str, str] = {}
-    for key, value in raw.items():
-        if len(flat) >= MAX_PROPERTIES:
-            break
-        if value is None or isinstance(value, dict | list):
-            continue
-        flat[str(key)[:MAX_PROPERTY_CHARS]] = str(value)[:MAX_PROPERTY_CHARS]
-    return flat
+def _bounded_properties(raw: dict[str, Any]) -> dict[str, Any]:
+    """The properties as sent, as JSON values, bounded so a queued request stays small whatever the
+    sender put in: at most MAX_PROPERTIES values in all, MAX_PROPERTY_DEPTH levels of objects,
+    MAX_LIST_ITEMS per list, strings and names clipped. A value that is not JSON-safe (NaN, an
+    infinite or a huge number) becomes its text, so nothing sent is silently dropped."""
+    budget = [MAX_PROPERTIES]
+
+    def bounded(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if isinstance(value, dict):
+            if depth >= MAX_PROPERTY_DEPTH:
+                return "{…}"
+            kept: dict[str, Any] = {}
+            for key, inner in value.items():
+                if budget[0] <= 0:
+                    break
+                kept[str(key)[:MAX_PROPERTY_CHARS]] = bounded(inner, depth + 1)
+            return kept
+        if isinstance(value, list):
+            return [bounded(item, depth + 1) for item in value[:MAX_LIST_ITEMS] if budget[0] > 0]
+        if isinstance(value, str):
+            return value[:MAX_PROPERTY_CHARS]
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            return value if abs(value) < 2**63 else str(value)[:MAX_PROPERTY_CHARS]
+        if isinstance(value, float):
+            return value if math.isfinite(value) else str(value)
+        return str(value)[:MAX_PROPERTY_CHARS]
+
+    result = bounded(raw, 0)
+    return result if isinstance(result, dict) else {}

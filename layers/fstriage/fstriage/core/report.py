@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from fstriage.core.digest import ErrorGroup, SessionDigest, group_errors
 from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import Evidence, SessionFindings
 from fstriage.core.redact import mask_email
+from fstriage.core.republish import typed_properties
 from fstriage.core.request import InvestigationRequest, isoformat
 
 REPORT_SCHEMA_VERSION = 1
@@ -49,7 +51,12 @@ def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: dateti
         **({"outside_window": evidence.outside_window.to_dict()} if evidence.outside_window else {}),
         # Notes may quote a metric or segment name, and error details: people read them (Markdown, Slack).
         "notes": [mask_email(note) for note in evidence.notes.sentences()],
-        "cost": {"fullstory_calls": usage.calls, "activations": usage.activations},
+        # Writes are server events Fullstory accepted (write-back); their calls are in fullstory_calls too.
+        "cost": {
+            "fullstory_calls": usage.calls,
+            "activations": usage.activations,
+            "fullstory_writes": usage.writes,
+        },
     }
 
 
@@ -84,11 +91,16 @@ def _trigger(request: InvestigationRequest, evidence: Evidence) -> dict[str, Any
     trigger = request.trigger
     alert = trigger.alert
     segment = evidence.segment
+    properties = typed_properties(trigger.properties)
     return {
         "kind": trigger.kind,
         "event_name": trigger.event_name,
         "occurred_at": trigger.occurred_at,
         "text": trigger.text,
+        # A custom event's properties typed by their Fullstory suffixes; a Stream's context fields.
+        "properties": properties.values,
+        "untyped_properties": properties.untyped,
+        "page_url": trigger.page_url,
         "alert": asdict(alert) if alert else None,
         "segment": {
             "id": (segment.id if segment else None) or (alert.segment_id if alert else None),
@@ -189,11 +201,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**Status:** {report['status']} · "
         f"**Trigger:** `{trigger['event_name']}` at {trigger['occurred_at']} · "
         f"**Window:** {report['window']['start']} → {report['window']['end']}",
-        f"**Fullstory:** {cost['fullstory_calls']} API calls, {cost['activations']} Activations · "
+        f"**Fullstory:** {cost['fullstory_calls']} API calls, {cost['activations']} Activations"
+        + (f", {cost['fullstory_writes']} events written" if cost.get("fullstory_writes") else "")
+        + " · "
         f"**Investigation:** `{report['investigation_id']}`",
     ]
     if trigger.get("text"):
         lines += ["", f"> {mask_email(_clip(trigger['text'], MARKDOWN_SUMMARY_CHARS))}"]
+    context = _trigger_context(trigger)
+    if context:
+        lines += ["", *context]
     groups = report["error_groups"]
     if groups:
         shown = groups[:MARKDOWN_GROUPS]
@@ -214,6 +231,23 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Notes"]
         lines += [f"- {mask_email(note)}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _trigger_context(trigger: dict[str, Any]) -> list[str]:
+    """A custom event's properties and page, a Stream's context fields: one clipped line each."""
+    lines = []
+    properties = trigger.get("properties") or {}
+    if properties:
+        shown = " · ".join(
+            f"`{name}` {json.dumps(value, ensure_ascii=False)}" for name, value in properties.items()
+        )
+        untyped = trigger.get("untyped_properties") or []
+        if untyped:
+            shown += f" (not of their suffix's type: {', '.join(untyped)})"
+        lines.append(f"**Properties:** {mask_email(_clip(shown, MARKDOWN_SUMMARY_CHARS))}")
+    if trigger.get("page_url"):
+        lines.append(f"**Page:** {mask_email(_clip(trigger['page_url'], MARKDOWN_EXAMPLE_CHARS))}")
+    return lines
 
 
 def _session_lines(session: dict[str, Any]) -> list[str]:

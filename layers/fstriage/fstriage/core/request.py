@@ -60,7 +60,9 @@ class Trigger:
     alert: Alert | None = None
     # Note text, custom event name or stream name: short, human-written context for the report.
     text: str | None = None
-    properties: dict[str, str] = field(default_factory=dict)
+    # A custom event's properties as sent (JSON values, bounded); a Stream's context fields.
+    properties: dict[str, Any] = field(default_factory=dict)
+    page_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ class InvestigationRequest:
                 "alert": _fields(trigger.alert) if trigger.alert else None,
                 "text": trigger.text,
                 "properties": dict(trigger.properties),
+                "page_url": trigger.page_url,
             },
             "subject": {"session_ids": list(subject.session_ids), "uid": subject.uid, "email": subject.email},
             "window": _fields(self.window),

@@ -30,6 +30,7 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _SOURCES: tuple[str, ...] = get_args(TriggerSource)
 MAX_PROBLEMS_NAMED = 5
+MAX_JSON_DEPTH = 8  # the webhook keeps 4 levels; deeper was not written by it
 
 
 def request_problems(request: InvestigationRequest) -> list[str]:
@@ -50,9 +51,8 @@ def request_problems(request: InvestigationRequest) -> list[str]:
     if not isinstance(trigger.properties, dict):
         check.problems.append("trigger.properties is not an object")
     else:
-        for key, value in trigger.properties.items():
-            check.text("trigger.properties (a name)", key, required=True)
-            check.text("trigger.properties (a value)", value, required=True)
+        check.json_value("trigger.properties", trigger.properties, depth=0)
+    check.text("trigger.page_url", trigger.page_url)
     if trigger.alert is not None:
         for name in Alert.__slots__:
             if name != "value":
@@ -98,6 +98,24 @@ class _Checks:
         elif LONE_SURROGATE.search(value):
             self.problems.append(f"{path} is not valid Unicode (it holds a lone surrogate)")
 
+    def json_value(self, path: str, value: Any, *, depth: int) -> None:
+        """A property value: JSON (finite numbers), valid text, bounded depth."""
+        if depth > MAX_JSON_DEPTH:
+            self.problems.append(f"{path} is nested too deeply")
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                self.text(f"{path} (a name)", key, required=True)
+                self.json_value(path, inner, depth=depth + 1)
+        elif isinstance(value, list):
+            for inner in value:
+                self.json_value(path, inner, depth=depth + 1)
+        elif isinstance(value, str):
+            self.text(f"{path} (a value)", value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            self.problems.append(f"{path} holds a number that is not finite")
+        elif not (value is None or isinstance(value, bool | int | float)):
+            self.problems.append(f"{path} holds a value that is not JSON")
+
     def moment(self, path: str, value: Any) -> None:
         if not _is_time(value):
             self.problems.append(f"{path} is not an ISO 8601 time")
@@ -134,11 +152,8 @@ def presentable(request: InvestigationRequest, *, now: datetime) -> Investigatio
             if isinstance(alert, Alert)
             else None,
             text=_clean(trigger.text),
-            properties={
-                str(_clean(key)): str(_clean(value))
-                for key, value in properties.items()
-                if isinstance(key, str) and isinstance(value, str)
-            },
+            properties=_presentable_json(properties, depth=0),
+            page_url=_clean(trigger.page_url),
         ),
         subject=Subject(
             session_ids=tuple(str(_clean(sid)) for sid in ids if isinstance(sid, str)),
@@ -148,6 +163,24 @@ def presentable(request: InvestigationRequest, *, now: datetime) -> Investigatio
         window=Window(start=start, end=end),
         continuation=None,
     )
+
+
+def _presentable_json(value: Any, *, depth: int) -> Any:
+    """JSON values kept, text made valid Unicode; what is not JSON, or too deep, dropped."""
+    if isinstance(value, dict):
+        return {
+            str(_clean(key)): _presentable_json(inner, depth=depth + 1)
+            for key, inner in value.items()
+            if isinstance(key, str) and depth < MAX_JSON_DEPTH
+        }
+    if isinstance(value, list):
+        kept = value if depth < MAX_JSON_DEPTH else []
+        return [_presentable_json(inner, depth=depth + 1) for inner in kept]
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    return _finite(value)
 
 
 def _is_time(value: Any) -> bool:

@@ -1,0 +1,202 @@
+"""Custom events and Streams re-published on EventBridge, and which custom events are investigated (pure).
+
+Every accepted `recording.event.custom` delivery and every accepted Stream becomes one EventBridge event
+(`Fullstory Custom Event` / `Fullstory Stream Event`, source `fstriage`), investigated or not, so any
+downstream can route it with a rule. Its detail is documented in
+`fstriage/schemas/republished-event.schema.json`.
+
+Fullstory names a custom event's property types with suffixes (`amount_real`, `items_int`,
+`tags_strs`). The detail carries the names without them and the values typed by them. A value that
+does not match its suffix (`items_int: "three"`) is kept as sent and listed in `untyped_properties`:
+visible, never silently dropped or coerced. Names without a suffix keep their value as sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from fstriage.core.errors import ConfigurationError
+from fstriage.core.request import InvestigationRequest
+from fstriage.core.session_ids import replay_url
+
+DETAIL_SCHEMA_VERSION: Final = 1
+CUSTOM_EVENT_DETAIL_TYPE: Final = "Fullstory Custom Event"
+STREAM_DETAIL_TYPE: Final = "Fullstory Stream Event"
+EVERY_EVENT: Final = "*"
+_NOT_TYPED: Final = object()
+
+
+def _as_str(value: Any) -> Any:
+    return value if isinstance(value, str) else _NOT_TYPED
+
+
+def _as_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _NOT_TYPED
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    return _NOT_TYPED
+
+
+def _as_real(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _NOT_TYPED
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(float(value)) else _NOT_TYPED
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return _NOT_TYPED
+        return number if math.isfinite(number) else _NOT_TYPED
+    return _NOT_TYPED
+
+
+def _as_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return _NOT_TYPED
+
+
+def _as_date(value: Any) -> Any:
+    """ISO 8601 text or epoch milliseconds, kept as sent (a consumer knows both forms)."""
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return _NOT_TYPED
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return _NOT_TYPED
+
+
+_SCALAR_SUFFIXES: Final[Mapping[str, Callable[[Any], Any]]] = {
+    "_str": _as_str,
+    "_int": _as_int,
+    "_real": _as_real,
+    "_bool": _as_bool,
+    "_date": _as_date,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TypedProperties:
+    values: dict[str, Any]
+    untyped: list[str]  # dotted paths of values that did not match their suffix, kept as sent
+
+
+def typed_properties(raw: Mapping[str, Any]) -> TypedProperties:
+    untyped: list[str] = []
+    return TypedProperties(_typed_object(raw, "", untyped), untyped)
+
+
+def _typed_object(raw: Mapping[str, Any], prefix: str, untyped: list[str]) -> dict[str, Any]:
+    typed: dict[str, Any] = {}
+    for key, value in raw.items():
+        name, converted, matched = _typed_entry(str(key), value, prefix, untyped)
+        if name in typed:  # `amount_int` and `amount_real` both sent: keep the second under its own name
+            name = str(key)
+        typed[name] = converted
+        if not matched:
+            untyped.append(prefix + name)
+    return typed
+
+
+def _typed_entry(key: str, value: Any, prefix: str, untyped: list[str]) -> tuple[str, Any, bool]:
+    """(name without suffix, typed value, whether the value matched its suffix)."""
+    for suffix, convert in _SCALAR_SUFFIXES.items():
+        if key.endswith(suffix) and len(key) > len(suffix):
+            converted = convert(value)
+            name = key[: -len(suffix)]
+            return (name, value, False) if converted is _NOT_TYPED else (name, converted, True)
+        plural = suffix + "s"
+        if key.endswith(plural) and len(key) > len(plural):
+            name = key[: -len(plural)]
+            if not isinstance(value, list):
+                return name, value, False
+            items = [convert(item) for item in value]
+            if any(item is _NOT_TYPED for item in items):
+                return name, value, False
+            return name, items, True
+    if isinstance(value, dict):
+        return key, _typed_object(value, f"{prefix}{key}.", untyped), True
+    return key, value, True
+
+
+@dataclass(frozen=True, slots=True)
+class Republished:
+    detail_type: str
+    detail: dict[str, Any]
+
+
+def republished(
+    request: InvestigationRequest, *, investigated: bool, app_base_url: str
+) -> Republished | None:
+    """The EventBridge event for a custom event or Stream request; None for any other trigger (and for
+    `fstriage investigate`, which re-publishes nothing)."""
+    trigger, subject = request.trigger, request.subject
+    if trigger.kind == "custom_event" and trigger.source == "system_webhook":
+        detail_type = CUSTOM_EVENT_DETAIL_TYPE
+    elif trigger.kind == "stream" and trigger.source == "stream":
+        detail_type = STREAM_DETAIL_TYPE
+    else:
+        return None
+    properties = typed_properties(trigger.properties)
+    session_id = subject.session_ids[0] if subject.session_ids else None
+    org_id = request.origin.org_id or None
+    return Republished(
+        detail_type,
+        {
+            "schema_version": DETAIL_SCHEMA_VERSION,
+            "delivery_id": request.request_id,
+            "org_id": org_id,
+            "name": trigger.text,
+            "properties": properties.values,
+            "untyped_properties": properties.untyped,
+            "session_id": session_id,
+            "user_id": session_id.partition(":")[0] if session_id else None,
+            "uid": subject.uid,
+            "replay_url": replay_url(app_base_url, org_id, session_id) if org_id and session_id else None,
+            "page_url": trigger.page_url,
+            "occurred_at": trigger.occurred_at,
+            "investigated": investigated,
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomEventSelection:
+    """Which custom events are investigated: every one (`*`), or those named (case-insensitive).
+
+    Many custom events mark success, not trouble; all of them are re-published either way."""
+
+    names: frozenset[str] | None  # None: every event
+
+    @classmethod
+    def parse(cls, text: str) -> CustomEventSelection:
+        stripped = text.strip()
+        if stripped in ("", EVERY_EVENT):
+            return cls(None)
+        names = frozenset(name.strip().casefold() for name in stripped.split(",") if name.strip())
+        if not names or EVERY_EVENT in names:
+            raise ConfigurationError(
+                "INVESTIGATE_CUSTOM_EVENTS must be `*` or a comma-separated list of custom event names"
+            )
+        return cls(names)
+
+    def investigates(self, name: str | None) -> bool:
+        return self.names is None or (name is not None and name.strip().casefold() in self.names)
+
+
+INVESTIGATE_EVERY_CUSTOM_EVENT: Final = CustomEventSelection(None)
