@@ -19,6 +19,8 @@ import pytest
 import yaml
 from jsonschema import FormatChecker, validators
 
+from fstriage.core import fme
+from fstriage.core.republish import republished
 from fstriage.core.request import InvestigationRequest
 from fstriage_dev import events as generator
 from tests.support import constants
@@ -192,7 +194,7 @@ def test_manifest_lists_exactly_the_event_files() -> None:
 
     assert set(MANIFEST) == on_disk
     for name, entry in MANIFEST.items():
-        assert entry["function"] in {"WebhookFunction", "InvestigatorFunction"}, name
+        assert entry["function"] in {"WebhookFunction", "InvestigatorFunction", "FmeForwarderFunction"}, name
         assert entry["description"], name
         assert ("expect_error" in entry) != ("expect_outcome" in entry), name
 
@@ -254,6 +256,25 @@ def test_env_json_sets_only_variables_the_template_declares() -> None:
     if not template_path.exists():
         pytest.skip("template.yaml does not exist yet")
     template = _CloudFormationLoader(template_path.read_text()).get_single_data()
-    declared = template["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    every_env = json.loads((EVENTS / "env.json").read_text())
+    for function, env in every_env.items():
+        declared = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert set(env) <= set(declared), function
 
-    assert set(ENV) <= set(declared)
+
+def test_custom_event_examples_carry_what_the_investigator_republishes() -> None:
+    (record,) = load_event("sqs-custom-event-request.json")["Records"]
+    request = InvestigationRequest.from_message(json.loads(record["body"]))
+    assert request.trigger.kind == "custom_event"
+    validate_against_schema(json.loads(record["body"]))
+
+    (fme_record,) = load_event("sqs-fme-custom-event.json")["Records"]
+    assert fme_record["eventSourceARN"].endswith(":fstriage-FmeForwarderQueue")
+    event = fme.read_event(json.loads(fme_record["body"]))
+    expected = republished(request, investigated=True, app_base_url="https://app.fullstory.com")
+    assert expected is not None
+    envelope = json.loads(fme_record["body"])
+    assert envelope["detail"] == expected.detail
+    schema = json.loads((SCHEMA.parent / "republished-event.schema.json").read_text())
+    validators.validator_for(schema)(schema).validate(envelope["detail"])
+    assert event.name == "Checkout Failed"

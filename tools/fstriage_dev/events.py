@@ -30,6 +30,8 @@ from fstriage.core.deadline import Deadline
 from fstriage.core.http import HttpRequest, function_url_event, request_from_function_url_event
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, STREAMS_PREFIX, Intake
 from fstriage.core.ports import Claim, ClaimResult, SigningKeys
+from fstriage.core.republish import republished
+from fstriage.core.request import InvestigationRequest
 from fstriage.core.signature import HEADER_NAME, sign
 from fstriage.settings import WebhookSettings
 
@@ -69,6 +71,9 @@ IDEMPOTENCY_TABLE_NAME = "fstriage-Idempotency"
 
 WEBHOOK_FUNCTION = "WebhookFunction"
 INVESTIGATOR_FUNCTION = "InvestigatorFunction"
+FME_FUNCTION = "FmeForwarderFunction"
+FME_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:fstriage-FmeForwarderQueue"
+FME_KEY_SECRET_NAME = "fstriage/test/fme-api-key"  # noqa: S105 -- a name, not a secret
 DOMAIN = "local.lambda-url.localhost"  # the domainName `function_url_event` puts in requestContext
 APP = f"https://app.fullstory.com/ui/{TEST_ORG_ID}"
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -95,6 +100,13 @@ INVESTIGATOR_ENV: dict[str, str] = {
     "EVENT_BUS_NAME": "default",
     "SLACK_WEBHOOK_SECRET_ARN": "",
     "INVESTIGATE_CUSTOM_EVENTS": "*",
+}
+FME_ENV: dict[str, str] = {
+    "FULLSTORY_API_KEY_SECRET_ARN": API_KEY_SECRET_ARN,
+    "FULLSTORY_REGION": "na1",
+    "FME_API_KEY_SECRET_ARN": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{FME_KEY_SECRET_NAME}",
+    "FME_EVENTS_URL": "https://events.split.io/api/events/bulk",
+    "FME_TRAFFIC_TYPE": "user",
 }
 
 
@@ -388,7 +400,7 @@ def queued_message(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return queue.sent[0]
 
 
-def sqs_event(body: str, attributes: dict[str, str]) -> dict[str, Any]:
+def sqs_event(body: str, attributes: dict[str, str], *, queue_arn: str = QUEUE_ARN) -> dict[str, Any]:
     """An SQS event shaped like `sam local generate-event sqs receive-message`."""
     sent_ms = SIGNED_AT * 1000 + 42
     return {
@@ -414,7 +426,7 @@ def sqs_event(body: str, attributes: dict[str, str]) -> dict[str, Any]:
                 },
                 "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
                 "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
+                "eventSourceARN": queue_arn,
                 "awsRegion": REGION,
             }
         ]
@@ -422,6 +434,27 @@ def sqs_event(body: str, attributes: dict[str, str]) -> dict[str, Any]:
 
 
 # --- the examples ---------------------------------------------------------------------------------
+
+
+def eventbridge_message(request_body: str) -> str:
+    """What the FME forwarder's queue holds for a queued custom-event request: the EventBridge event
+    the investigator re-publishes, as the rule's SQS target delivers it (the whole envelope)."""
+    request = InvestigationRequest.from_json(request_body)
+    event = republished(request, investigated=True, app_base_url="https://app.fullstory.com")
+    if event is None:
+        raise RuntimeError("the example is not a custom event")
+    envelope = {
+        "version": "0",
+        "id": str(uuid.uuid5(_ID_NAMESPACE, request.request_id)),
+        "detail-type": event.detail_type,
+        "source": "fstriage",
+        "account": ACCOUNT_ID,
+        "time": datetime.fromtimestamp(SIGNED_AT + 2, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [],
+        "detail": event.detail,
+    }
+    return json.dumps(envelope, separators=(",", ":"))
 
 
 def examples() -> list[Example]:
@@ -619,6 +652,18 @@ def examples() -> list[Example]:
             None,
         ),
     )
+    found.append(
+        Example(
+            "sqs-fme-custom-event.json",
+            FME_FUNCTION,
+            sqs_event(eventbridge_message(body), {}, queue_arn=FME_QUEUE_ARN),
+            "The 'Fullstory Custom Event' the investigator re-publishes for webhook-custom-event.json, "
+            "as the FME forwarder's queue hands it over (FmeForwarder=enabled). The forwarder looks up "
+            "the session's uid in Fullstory and posts one FME event (eventTypeId Checkout_Failed, value "
+            "from split.value when present), so its answer depends on both APIs and none is fixed here.",
+            None,
+        ),
+    )
     return found
 
 
@@ -637,6 +682,8 @@ def dump_json(value: Any) -> str:
 def _request_line(example: Example) -> str:
     if example.function == INVESTIGATOR_FUNCTION:
         return f"SQS record from `{QUEUE_NAME}`"
+    if example.function == FME_FUNCTION:
+        return "SQS record from `fstriage-FmeForwarderQueue` (an EventBridge event)"
     http = example.event["requestContext"]["http"]
     path = str(example.event["rawPath"])
     if path.startswith(STREAMS_PREFIX):
@@ -758,6 +805,23 @@ sam local invoke --config-env local InvestigatorFunction -e events/sqs-investiga
 It answers `{{"batchItemFailures": []}}` once the report is in the bucket; a record it could not finish
 is listed there, and SQS would redeliver it.
 
+`sqs-custom-event-request.json` is the same for a custom event: the investigator first puts it on the
+event bus as a `Fullstory Custom Event` (the bus must exist; `default` always does), then investigates.
+
+`sqs-fme-custom-event.json` is for the optional FME forwarder. The function exists only when the
+stack is built with `FmeForwarder=enabled`, so build and invoke with that parameter; `env.json`'s
+`FmeForwarderFunction` section needs the Fullstory API key secret above and an FME key secret
+(`{FME_KEY_SECRET_NAME}`, holding an FME server-side key). The forwarder posts to the real FME
+events API unless you point `FME_EVENTS_URL` elsewhere (`fstriage local --fme` runs a local stand-in):
+
+```sh
+aws --endpoint-url $moto secretsmanager create-secret --name {FME_KEY_SECRET_NAME} \\
+    --secret-string "$FME_API_KEY"
+sam build --config-env local --parameter-overrides Architecture=x86_64 FmeForwarder=enabled
+sam local invoke --config-env local FmeForwarderFunction -e events/sqs-fme-custom-event.json \\
+    --env-vars events/env.json --parameter-overrides Architecture=x86_64 FmeForwarder=enabled
+```
+
 ## Regenerating
 
 ```sh
@@ -776,7 +840,9 @@ def render() -> dict[str, str]:
     found = examples()
     files = {example.file: dump_json(example.event) for example in found}
     files["manifest.json"] = dump_json({example.file: example.manifest_entry() for example in found})
-    files["env.json"] = dump_json({WEBHOOK_FUNCTION: WEBHOOK_ENV, INVESTIGATOR_FUNCTION: INVESTIGATOR_ENV})
+    files["env.json"] = dump_json(
+        {WEBHOOK_FUNCTION: WEBHOOK_ENV, INVESTIGATOR_FUNCTION: INVESTIGATOR_ENV, FME_FUNCTION: FME_ENV}
+    )
     files["README.md"] = readme(found)
     return files
 
