@@ -48,6 +48,7 @@ DEDUPE_WINDOW_SECONDS = 5
 VISIBILITY_TIMEOUT = 20
 EXPORT_POLL_DELAY = 1
 REPORT_TIMEOUT = 90.0
+BUS_CAPTURE = "reliability-bus-capture"
 
 
 def size(fast: int, full: int) -> int:
@@ -83,6 +84,8 @@ class Driver:
     stack: LocalStack
     signatures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Every re-published custom event or Stream read back from the bus capture, by delivery_id.
+    _republished: list[str] = field(default_factory=list)
 
     def body(self, document: dict[str, Any]) -> bytes:
         return json.dumps(document, separators=(",", ":")).encode()
@@ -135,6 +138,17 @@ class Driver:
         assert outages is not None
         return [str(json.loads(body).get("request_id")) for body in outages.sent_messages(WEBHOOK)]
 
+    def republished(self, delivery_id: str) -> int:
+        """How many "Fullstory Custom Event"/"Stream Event"s the bus carried for one delivery, read
+        through a rule to an SQS queue in moto, as a downstream would."""
+        sqs = self.stack.client("sqs")
+        url = sqs.get_queue_url(QueueName=BUS_CAPTURE)["QueueUrl"]
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                self._republished.append(str(json.loads(message["Body"])["detail"]["delivery_id"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return self._republished.count(delivery_id)
+
     def reports_of(self, request_id: str) -> list[CollectedReport]:
         wanted = investigation_id_for(request_id)
         return [r for r in self.stack.reports if r.investigation_id == wanted]
@@ -177,7 +191,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         },
     )
     with LocalStack(config) as running:
+        _capture_bus(running)
         yield running
+
+
+def _capture_bus(stack: LocalStack) -> None:
+    """A rule copying every re-published event on the stack's bus to a queue the tests read."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    url = sqs.create_queue(QueueName=BUS_CAPTURE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["fstriage"], "detail-type": ["Fullstory Custom Event", "Fullstory Stream Event"]}
+    events.put_rule(Name=BUS_CAPTURE, EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=BUS_CAPTURE, Targets=[{"Id": "capture", "Arn": arn}])
 
 
 @pytest.fixture

@@ -168,6 +168,8 @@ def test_a_custom_event_without_id_or_time_repeated_inside_the_window_is_one_inv
     driver.wait_idle()
     assert driver.queued_request_ids()[queued_before:] == [request_id]
     assert len(driver.reports_of(request_id)) == 1
+    assert driver.republished(request_id) == 1
+    record("duplicates-republished-custom-event", deliveries=3, republished=driver.republished(request_id))
 
 
 def test_a_stream_without_event_time_is_one_investigation_inside_the_window_and_a_new_one_after(
@@ -190,4 +192,10 @@ def test_a_stream_without_event_time_is_one_investigation_inside_the_window_and_
     driver.wait_idle()
     assert driver.queued_request_ids()[queued_before:] == [first, second]
     assert [len(driver.reports_of(r)) for r in (first, second)] == [1, 1]
-    record("duplicates-window", window_seconds=DEDUPE_WINDOW_SECONDS, stream_investigations=2)
+    assert [driver.republished(r) for r in (first, second)] == [1, 1]
+    record(
+        "duplicates-window",
+        window_seconds=DEDUPE_WINDOW_SECONDS,
+        stream_investigations=2,
+        streams_republished=driver.republished(first) + driver.republished(second),
+    )
