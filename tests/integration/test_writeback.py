@@ -363,7 +363,7 @@ def test_a_redelivery_after_a_failed_store_writes_nothing_twice(rig: Rig) -> Non
     ("switch", "status", "words"),
     [
         ("events_forbidden", 403, "the API key may not create server events"),
-        ("events_not_found", 404, "This Fullstory org does not accept server events"),
+        ("events_not_found", 404, "this org may not accept server events"),
     ],
 )
 def test_a_refused_write_back_is_a_note_not_a_failure(

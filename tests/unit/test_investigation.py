@@ -194,7 +194,8 @@ def test_the_session_cap_keeps_the_newest_user_sessions_and_says_so() -> None:
     assert evidence.status == "complete"  # a cap is a choice, not a gap
     assert evidence.notes.sentences() == [
         "4 sessions matched; the 2 with the most error signals (or the most recent) were investigated. "
-        "Raise MAX_SESSIONS_PER_INVESTIGATION to see more; each session costs Activations."
+        "Raise the cap (the MaxSessionsPerInvestigation parameter; `--max-sessions` for "
+        "`fstriage investigate`) to see more; each session costs Activations."
     ]
     assert fake.calls["session_events"] == 2
     assert fake.activations == 2

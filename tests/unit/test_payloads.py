@@ -65,6 +65,7 @@ def test_custom_event_keeps_its_properties_as_json_and_its_page() -> None:
         "nested": {"ignored": True},
     }
     assert decision.trigger.page_url == "https://shop.example.test/checkout"
+    assert decision.subject.individual_id == payloads.SESSION_URL.rpartition("/")[2].partition(":")[0]
 
 
 def test_custom_event_properties_are_bounded_never_refused() -> None:

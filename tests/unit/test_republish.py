@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.republish import (
@@ -88,8 +90,18 @@ def test_nested_and_flat_dotted_forms_both_survive() -> None:
 
 
 def test_two_suffixes_of_one_name_keep_both_values() -> None:
-    typed = typed_properties({"amount_int": 3, "amount_real": 3.5})
-    assert typed.values == {"amount": 3, "amount_real": 3.5}
+    assert typed_properties({"amount_int": 3, "amount_real": 3.5}).values == {
+        "amount_int": 3,
+        "amount_real": 3.5,
+    }
+    assert typed_properties({"amount_str": "x", "amount": 2}).values == {"amount_str": "x", "amount": 2}
+
+
+@pytest.mark.parametrize("text", ["+-3", "--1", "²", "١٢", "1e999", "0x10", " ", "NaN", "inf", "1_000"])
+def test_odd_numeric_text_is_untyped_never_an_error(text: str) -> None:
+    typed = typed_properties({"n_int": text, "r_real": text})
+    assert typed.values == {"n": text, "r": text}
+    assert typed.untyped == ["n", "r"]
 
 
 def test_a_bare_suffix_is_a_name() -> None:
@@ -117,7 +129,8 @@ def test_a_custom_event_becomes_a_typed_detail() -> None:
         "properties": {"reason": "card_declined", "amount": 42.5, "nested": {"ignored": True}},
         "untyped_properties": [],
         "session_id": payloads.API_SESSION_ID,
-        "user_id": payloads.API_SESSION_ID.partition(":")[0],
+        "user_id": payloads.SESSION_URL.rpartition("/")[2].partition(":")[0],
+        "device_id": payloads.API_SESSION_ID.partition(":")[0],
         "uid": None,
         "replay_url": f"{APP}/ui/o-TEST-na1/session/{payloads.API_SESSION_ID}",
         "page_url": "https://shop.example.test/checkout",
@@ -165,3 +178,21 @@ def test_named_custom_events_only_and_case_does_not_matter() -> None:
 def test_a_selection_that_names_nothing_or_mixes_star_is_refused(text: str) -> None:
     with pytest.raises(ConfigurationError):
         CustomEventSelection.parse(text)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_SUFFIXED = st.sampled_from(["", "_str", "_int", "_real", "_bool", "_date", "_strs", "_ints", "_reals"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.dictionaries(st.builds(lambda a, b: a + b, st.text(max_size=6), _SUFFIXED), _JSON, max_size=6))
+def test_any_json_properties_type_without_error_and_lose_no_name(raw: dict[str, Any]) -> None:
+    typed = typed_properties(raw)
+    assert len(typed.values) == len(raw)
+    json.dumps(typed.values, allow_nan=True)

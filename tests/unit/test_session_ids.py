@@ -1,7 +1,7 @@
 import pytest
 
 from fstriage.core.errors import PayloadError
-from fstriage.core.session_ids import normalise_session_id, replay_url
+from fstriage.core.session_ids import individual_id, normalise_session_id, replay_url
 
 
 @pytest.mark.parametrize(
@@ -19,6 +19,24 @@ from fstriage.core.session_ids import normalise_session_id, replay_url
 )
 def test_every_form_normalises_to_device_colon_session(value: str) -> None:
     assert normalise_session_id(value) == "5557778531805533:1110765439578976"
+
+
+@pytest.mark.parametrize(
+    ("value", "individual"),
+    [
+        ("6915774531905556:5557778531805533!1110765439578976", "6915774531905556"),
+        (
+            "https://app.fullstory.com/ui/o-TEST-na1/session/6915774531905556%3A5557778531805533%211110765439578976/",
+            "6915774531905556",
+        ),
+        ("5557778531805533!1110765439578976", None),
+        ("5557778531805533:1110765439578976", None),
+        ("https://app.fullstory.com/ui/o/segments/x", None),
+        ("not an id", None),
+    ],
+)
+def test_the_individual_id_is_read_only_from_the_indv_form(value: str, individual: str | None) -> None:
+    assert individual_id(value) == individual
 
 
 @pytest.mark.parametrize(

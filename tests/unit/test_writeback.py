@@ -219,7 +219,7 @@ def test_every_event_is_written_with_its_key_on_its_session() -> None:
         ),
         (
             FullstoryNotFound("create_event: HTTP 404: Requested resource does not exist", status=404),
-            ["does not accept server events", "404", "enable server events", "WriteBackToFullstory to false"],
+            ["may not accept server events", "404", "enable server events", "WriteBackToFullstory to false"],
         ),
         (
             FullstoryAuthError("create_event: HTTP 401: access is unauthorized", status=401),
@@ -259,11 +259,31 @@ def test_a_refused_body_skips_that_event_only() -> None:
     outcome = write_back(writer, events(5), time_left=plenty)
 
     assert [w["session_id"] for w in writer.written] == ["2:2", "5:5"]
-    assert (outcome.written, outcome.rejected, outcome.stopped_by) == (2, 3, None)
+    assert (outcome.written, outcome.rejected, outcome.kept_earlier, outcome.stopped_by) == (2, 3, 1, None)
+    assert (outcome.refused, outcome.skipped) == (3, 0)
     note = outcome.note()
     assert note is not None
-    assert note.startswith("Fullstory refused 3 investigation events (Fullstory answered 400: ")
+    assert note.startswith(
+        "1 session kept the investigation event an earlier attempt of this investigation wrote"
+    )
+    assert "Fullstory refused 2 investigation events (Fullstory answered 400: " in note
     assert note.endswith("2 of 5 investigated sessions got their event.")
+
+
+@pytest.mark.parametrize(
+    "reused",
+    [
+        FullstoryError("create_event: HTTP 409: conflict", status=409),
+        FullstoryError("create_event: HTTP 422: body differs", status=422),
+        FullstoryBadRequest("create_event: HTTP 400: key reused", status=400, code="idempotency_key_reused"),
+    ],
+)
+def test_every_plausible_reused_key_answer_keeps_the_earlier_event(reused: FullstoryError) -> None:
+    outcome = write_back(FakeWriter(fail={"1:1": reused}), events(2), time_left=plenty)
+
+    assert (outcome.written, outcome.kept_earlier) == (1, 1)
+    note = outcome.note()
+    assert note is not None and "Fullstory refused" not in note
 
 
 def test_writes_stop_when_too_little_time_is_left_for_another() -> None:

@@ -293,6 +293,10 @@ class InvestigatorApp:
         answer = result if isinstance(result, dict) else {}
         if self._ran and not answer.get("already_reported"):
             return
+        if answer.get("republished_only"):
+            self._logger.info("duplicate custom event; already re-published, not investigated")
+            self._count("InvestigationDuplicate")
+            return
         if answer.get("requeued"):
             # Its chain may still be polling the export. If no report follows, its continuation is in
             # the DLQ (it failed even its last attempt's failed report): redrive it from there.
@@ -440,28 +444,36 @@ class InvestigatorApp:
         if request.continuation is not None:
             return investigated  # an export poll: its first link published
         region = runtime.settings.region or org_region(request.origin.org_id)
-        event = republished(request, investigated=investigated, app_base_url=app_base_url(region))
-        if event is None:
-            return investigated
         try:
-            self._publish_once(job={"idempotency_key": f"{request.request_id}#published"}, event=event)
+            event = republished(request, investigated=investigated, app_base_url=app_base_url(region))
+            if event is not None:
+                self._publish_once(job={"idempotency_key": f"{request.request_id}#published"}, event=event)
         except DependencyUnavailable as error:
             if not self._attempt.last:
                 raise  # SQS redelivers; nothing was put on the bus
             # The last receive: the investigation still runs; the lost event is logged and counted.
-            self._logger.error(
-                "custom event or Stream could not be re-published on its last attempt",
-                extra={
-                    "message_id": self._attempt.message_id,
-                    "request_id": request.request_id,
-                    "error_type": type(error).__name__,
-                    "reason": error.reason,
-                    "attempt": self._attempt.number,
-                    "outcome": "not_republished",
-                },
-            )
-            self._count("RepublishFailed")
+            self._not_republished(request, error, "could not be re-published on its last attempt")
+        except IdempotencyAlreadyInProgressError:
+            raise  # a copy left in progress by a crash: retried once its record expires
+        except Exception as error:
+            # A refused bus (permissions, a deleted bus) or an event no code path expected: a retry would
+            # fail the same way, and the event must never block the report. Logged and counted instead.
+            self._not_republished(request, error, "could not be re-published")
         return investigated
+
+    def _not_republished(self, request: InvestigationRequest, error: Exception, why: str) -> None:
+        self._logger.error(
+            f"custom event or Stream {why}",
+            extra={
+                "message_id": self._attempt.message_id,
+                "request_id": request.request_id,
+                "error_type": type(error).__name__,
+                "reason": error.reason if isinstance(error, FstriageError) else None,
+                "attempt": self._attempt.number,
+                "outcome": "not_republished",
+            },
+        )
+        self._count("RepublishFailed")
 
     def _publish_job(self, job: dict[str, Any], event: Republished) -> dict[str, Any]:
         runtime = self._runtime
@@ -497,7 +509,11 @@ class InvestigatorApp:
         generated_at = datetime.now(UTC)
         # Valid JSON and UTF-8 whatever a visitor's page or the queue held, so the report always stores.
         report: dict[str, Any] = json_safe(build_report(outcome.evidence, usage, generated_at))
-        stored = runtime.store.keys_for(report["investigation_id"], report["generated_at"])
+        # Named by the day the request was received, not generated: the same on every attempt, so a
+        # write-back's `report_uri` (and so its body under its Idempotency-Key) never changes.
+        received = outcome.evidence.request.origin.received_at
+        day_of = received if _is_day(received) else report["generated_at"]
+        stored = runtime.store.keys_for(report["investigation_id"], day_of)
         writes = self._write_back(runtime, outcome.evidence, report, stored)
         if writes is not None:
             # Again, with the write-back's note and writes: nothing else changes (the note never degrades).
@@ -553,9 +569,8 @@ class InvestigatorApp:
             },
         )
         self._metrics.add_metric(name="FullstoryEventsWritten", unit=MetricUnit.Count, value=outcome.written)
-        self._metrics.add_metric(
-            name="FullstoryEventsRefused", unit=MetricUnit.Count, value=outcome.not_written
-        )
+        self._metrics.add_metric(name="FullstoryEventsRefused", unit=MetricUnit.Count, value=outcome.refused)
+        self._metrics.add_metric(name="FullstoryEventsSkipped", unit=MetricUnit.Count, value=outcome.skipped)
         return writer.usage
 
     def _notify_slack(
@@ -608,6 +623,10 @@ class InvestigatorApp:
 
     def _count(self, name: str) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _is_day(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T.*", value) is not None
 
 
 def _receive_count(record: SQSRecord) -> int:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fstriage.adapters.outputs import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from fstriage.adapters.outputs import EVENT_DETAIL_TYPE
+from fstriage.core.republish import EVENT_SOURCE
 from fstriage_dev.local.poller import RECEIVE_WAIT_SECONDS
 
 

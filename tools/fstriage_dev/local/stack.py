@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fstriage.adapters.outputs import EVENT_SOURCE
+from fstriage.core.republish import EVENT_SOURCE
 from fstriage_dev import fme_standin
 from fstriage_dev.local.aws import MotoServer, Resources, create_resources
 from fstriage_dev.local.build import build_dir, sam_build

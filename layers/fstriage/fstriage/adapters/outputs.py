@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
 from fstriage.core.errors import DependencyUnavailable, FstriageError
+from fstriage.core.republish import EVENT_SOURCE
 
-EVENT_SOURCE = "fstriage"
 EVENT_DETAIL_TYPE = "Investigation Completed"
 
 

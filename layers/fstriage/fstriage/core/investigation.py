@@ -637,8 +637,9 @@ class Investigation:
             evidence.notes.add(
                 "capped",
                 f"{matched} sessions matched; the {self._settings.max_sessions} with the most error signals "
-                "(or the most recent) were investigated. Raise MAX_SESSIONS_PER_INVESTIGATION to see more; "
-                "each session costs Activations.",
+                "(or the most recent) were investigated. Raise the cap (the MaxSessionsPerInvestigation "
+                "parameter; `--max-sessions` for `fstriage investigate`) to see more; each session costs "
+                "Activations.",
                 degrades=False,
             )
 

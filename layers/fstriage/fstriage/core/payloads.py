@@ -14,7 +14,7 @@ from typing import Any
 
 from fstriage.core.errors import PayloadError
 from fstriage.core.request import Alert, Subject, Trigger, TriggerKind, Window, isoformat
-from fstriage.core.session_ids import normalise_session_id
+from fstriage.core.session_ids import individual_id, normalise_session_id
 
 MAX_TEXT_CHARS = 1000
 MAX_PROPERTIES = 50
@@ -222,7 +222,9 @@ def _session_event(
         properties=properties,
         page_url=_context_url(data.get("pageUrl")),
     )
-    subject = Subject(session_ids=(normalise_session_id(session_url),))
+    subject = Subject(
+        session_ids=(normalise_session_id(session_url),), individual_id=individual_id(session_url)
+    )
     return Investigate(
         trigger=trigger, subject=subject, window=_window_ending(occurred, lookback), timed=timed
     )

@@ -14,6 +14,8 @@ visible, never silently dropped or coerced. Names without a suffix keep their va
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +25,15 @@ from fstriage.core.errors import ConfigurationError
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.session_ids import replay_url
 
+EVENT_SOURCE: Final = "fstriage"  # every event fstriage puts on a bus
 DETAIL_SCHEMA_VERSION: Final = 1
 CUSTOM_EVENT_DETAIL_TYPE: Final = "Fullstory Custom Event"
 STREAM_DETAIL_TYPE: Final = "Fullstory Stream Event"
 EVERY_EVENT: Final = "*"
 _NOT_TYPED: Final = object()
+# ASCII digits only: `str.isdigit` also takes `²` and `١٢`, which `int()` refuses.
+_INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]{1,30}")
+_REAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 
 def _as_str(value: Any) -> Any:
@@ -41,7 +47,7 @@ def _as_int(value: Any) -> Any:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         return int(value.strip())
     return _NOT_TYPED
 
@@ -49,15 +55,16 @@ def _as_int(value: Any) -> Any:
 def _as_real(value: Any) -> Any:
     if isinstance(value, bool):
         return _NOT_TYPED
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(float(value)) else _NOT_TYPED
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
             number = float(value)
-        except ValueError:
+        elif isinstance(value, str) and _REAL_TEXT.fullmatch(value.strip()):
+            number = float(value.strip())
+        else:
             return _NOT_TYPED
-        return number if math.isfinite(number) else _NOT_TYPED
-    return _NOT_TYPED
+    except OverflowError:  # an int too large for a float
+        return _NOT_TYPED
+    return number if math.isfinite(number) else _NOT_TYPED
 
 
 def _as_bool(value: Any) -> Any:
@@ -102,36 +109,39 @@ def typed_properties(raw: Mapping[str, Any]) -> TypedProperties:
 
 
 def _typed_object(raw: Mapping[str, Any], prefix: str, untyped: list[str]) -> dict[str, Any]:
+    keys = [str(key) for key in raw]
+    # `amount_int` with `amount_real`, or `amount_str` with a plain `amount`: each keeps its name as sent.
+    names = Counter(_name_of(key)[0] for key in keys)
     typed: dict[str, Any] = {}
-    for key, value in raw.items():
-        name, converted, matched = _typed_entry(str(key), value, prefix, untyped)
-        if name in typed:  # `amount_int` and `amount_real` both sent: keep the second under its own name
-            name = str(key)
-        typed[name] = converted
-        if not matched:
-            untyped.append(prefix + name)
+    for key, value in zip(keys, raw.values(), strict=True):
+        name, convert, plural = _name_of(key)
+        shown = name if names[name] == 1 else key
+        if convert is None:
+            typed[shown] = (
+                _typed_object(value, f"{prefix}{shown}.", untyped) if isinstance(value, dict) else value
+            )
+            continue
+        converted = _typed_list(value, convert) if plural else convert(value)
+        typed[shown] = value if converted is _NOT_TYPED else converted
+        if converted is _NOT_TYPED:
+            untyped.append(prefix + shown)
     return typed
 
 
-def _typed_entry(key: str, value: Any, prefix: str, untyped: list[str]) -> tuple[str, Any, bool]:
-    """(name without suffix, typed value, whether the value matched its suffix)."""
+def _name_of(key: str) -> tuple[str, Callable[[Any], Any] | None, bool]:
+    """(the name without its type suffix, the suffix's converter or None, whether it names a list)."""
     for suffix, convert in _SCALAR_SUFFIXES.items():
-        if key.endswith(suffix) and len(key) > len(suffix):
-            converted = convert(value)
-            name = key[: -len(suffix)]
-            return (name, value, False) if converted is _NOT_TYPED else (name, converted, True)
-        plural = suffix + "s"
-        if key.endswith(plural) and len(key) > len(plural):
-            name = key[: -len(plural)]
-            if not isinstance(value, list):
-                return name, value, False
-            items = [convert(item) for item in value]
-            if any(item is _NOT_TYPED for item in items):
-                return name, value, False
-            return name, items, True
-    if isinstance(value, dict):
-        return key, _typed_object(value, f"{prefix}{key}.", untyped), True
-    return key, value, True
+        for ending, plural in ((suffix, False), (suffix + "s", True)):
+            if key.endswith(ending) and len(key) > len(ending):
+                return key[: -len(ending)], convert, plural
+    return key, None, False
+
+
+def _typed_list(value: Any, convert: Callable[[Any], Any]) -> Any:
+    if not isinstance(value, list):
+        return _NOT_TYPED
+    items = [convert(item) for item in value]
+    return _NOT_TYPED if any(item is _NOT_TYPED for item in items) else items
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +175,8 @@ def republished(
             "properties": properties.values,
             "untyped_properties": properties.untyped,
             "session_id": session_id,
-            "user_id": session_id.partition(":")[0] if session_id else None,
+            "user_id": subject.individual_id,
+            "device_id": session_id.partition(":")[0] if session_id else None,
             "uid": subject.uid,
             "replay_url": replay_url(app_base_url, org_id, session_id) if org_id and session_id else None,
             "page_url": trigger.page_url,

@@ -72,6 +72,8 @@ class Subject:
     session_ids: tuple[str, ...] = ()
     uid: str | None = None
     email: str | None = None
+    # Fullstory's ID of the person, when a replay URL carried it (`indv` of `indv:device!session`).
+    individual_id: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -137,7 +139,12 @@ class InvestigationRequest:
                 "properties": dict(trigger.properties),
                 "page_url": trigger.page_url,
             },
-            "subject": {"session_ids": list(subject.session_ids), "uid": subject.uid, "email": subject.email},
+            "subject": {
+                "session_ids": list(subject.session_ids),
+                "uid": subject.uid,
+                "email": subject.email,
+                "individual_id": subject.individual_id,
+            },
             "window": _fields(self.window),
             "origin": _fields(self.origin),
             "continuation": _fields(self.continuation) if self.continuation else None,

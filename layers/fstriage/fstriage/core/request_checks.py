@@ -67,6 +67,7 @@ def request_problems(request: InvestigationRequest) -> list[str]:
                 check.problems.append(f"subject.session_ids[{index}] is not a Fullstory session ID")
     check.text("subject.uid", subject.uid)
     check.text("subject.email", subject.email)
+    check.text("subject.individual_id", subject.individual_id)
     check.moment("window.start", window.start)
     check.moment("window.end", window.end)
     if _is_time(window.start) and _is_time(window.end) and _window_inverted(window.start, window.end):
@@ -159,6 +160,7 @@ def presentable(request: InvestigationRequest, *, now: datetime) -> Investigatio
             session_ids=tuple(str(_clean(sid)) for sid in ids if isinstance(sid, str)),
             uid=_clean(subject.uid),
             email=_clean(subject.email),
+            individual_id=_clean(subject.individual_id),
         ),
         window=Window(start=start, end=end),
         continuation=None,

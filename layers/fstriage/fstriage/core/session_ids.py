@@ -17,11 +17,33 @@ from fstriage.core.errors import PayloadError
 
 _ID_PART = r"[A-Za-z0-9_-]{1,64}"
 _API_FORM = re.compile(rf"({_ID_PART}):({_ID_PART})")
-_BANG_FORM = re.compile(rf"(?:{_ID_PART}:)?({_ID_PART})!({_ID_PART})")
+_BANG_FORM = re.compile(rf"(?:({_ID_PART}):)?({_ID_PART})!({_ID_PART})")
 
 
 def normalise_session_id(value: str) -> str:
     """Return `device:session` for any supported form; raise PayloadError otherwise."""
+    candidate = _session_part(value)
+    bang = _BANG_FORM.fullmatch(candidate)
+    if bang:
+        return f"{bang.group(2)}:{bang.group(3)}"
+    api = _API_FORM.fullmatch(candidate)
+    if api:
+        return f"{api.group(1)}:{api.group(2)}"
+    raise PayloadError("not a recognisable Fullstory session ID", reason="invalid_session_id")
+
+
+def individual_id(value: str) -> str | None:
+    """The `indv` of an `indv:device!session` form (Fullstory's ID of the person, as replay URLs in
+    webhook payloads carry it); None for the other forms. Which ID `GET /v2/users/{id}` takes is not
+    documented, so callers keep both this and the device part."""
+    try:
+        bang = _BANG_FORM.fullmatch(_session_part(value))
+    except PayloadError:
+        return None
+    return bang.group(1) if bang else None
+
+
+def _session_part(value: str) -> str:
     candidate = unquote(value.strip())
     if "/" in candidate:
         try:
@@ -34,13 +56,7 @@ def normalise_session_id(value: str) -> str:
         if marker < 0:
             raise PayloadError("session URL has no /session/ part", reason="invalid_session_id")
         candidate = path[marker + len("/session/") :]
-    bang = _BANG_FORM.fullmatch(candidate)
-    if bang:
-        return f"{bang.group(1)}:{bang.group(2)}"
-    api = _API_FORM.fullmatch(candidate)
-    if api:
-        return f"{api.group(1)}:{api.group(2)}"
-    raise PayloadError("not a recognisable Fullstory session ID", reason="invalid_session_id")
+    return candidate
 
 
 def replay_url(app_base_url: str, org_id: str, session_id: str) -> str:

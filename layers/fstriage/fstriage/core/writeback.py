@@ -20,12 +20,13 @@ What an event holds (`build_events`):
 
 Idempotency. Each event's `Idempotency-Key` is derived from the investigation ID (itself derived from
 the request ID) and the session, so a redelivered request that runs again sends the same key for the
-same session, and Fullstory answers it with the first answer instead of writing twice (for 24 hours,
-Fullstory's key lifetime; the investigator's own idempotency guards a finished report for longer).
+same session, and Fullstory answers it with the first answer instead of writing twice (for as long as
+Fullstory keeps keys; the investigator's own idempotency guards a finished report for longer).
 Fullstory also compares the body with the first one under a key and refuses a different one, so
-nothing in it comes from the clock (its time is the request's). A re-run that finds other evidence
-(Fullstory answered differently), or that crosses midnight UTC (the report's key holds the day), sends
-another body: Fullstory refuses it, the first event stays, and the report notes the refusal.
+nothing in it comes from the clock: its time is the request's, and the report's location is named by
+the day the request was received. A re-run that finds other evidence (Fullstory answered differently)
+sends another body: Fullstory refuses it (the status is not documented; 409 and 422 are read as this),
+the first event stays, and the report's note says so.
 
 Bounds (`write_back`). Writes go one after another through the client, whose rate limiter and
 deadline apply to every attempt; before each one, `time_left` (the invocation's remaining time less
@@ -151,9 +152,24 @@ class WriteBackOutcome:
     rejected: int = 0
     first_rejection: FullstoryError | None = None
 
+    # Of `rejected`: events an earlier attempt already wrote with another body under the same key.
+    kept_earlier: int = 0
+
     @property
     def not_written(self) -> int:
         return self.planned - self.written
+
+    @property
+    def skipped(self) -> int:
+        """Events never sent: no time was left for them."""
+        return self.not_written - self.refused if self.out_of_time else 0
+
+    @property
+    def refused(self) -> int:
+        """Events Fullstory did not take: refused one by one, or left after a refusal that stopped them."""
+        if self.stopped_by is not None and not self.out_of_time:
+            return self.not_written
+        return self.rejected
 
     def note(self) -> str | None:
         """A sentence for the report's notes: what was not written, why, and what to do; None if all were."""
@@ -170,9 +186,9 @@ class WriteBackOutcome:
             )
         if isinstance(stopped, FullstoryNotFound):
             return (
-                f"This Fullstory org does not accept server events ({_words(stopped)} to POST /v2/events). "
-                "Ask Fullstory to enable server events (the Server API's events) for the org, or set "
-                f"WriteBackToFullstory to false. {done}"
+                f"Writing the investigation events into Fullstory was refused ({_words(stopped)} to POST "
+                "/v2/events): this org may not accept server events. Ask Fullstory to enable server events "
+                f"(the Server API's events) for the org, or set WriteBackToFullstory to false. {done}"
             )
         if isinstance(stopped, FullstoryAuthError):
             return (
@@ -190,13 +206,22 @@ class WriteBackOutcome:
                 f"Fullstory did not take the investigation events ({_words(stopped)}); the rest were not "
                 f"sent, and they are not retried for this report. {done}"
             )
-        rejected = self.first_rejection
-        reason = f" ({_words(rejected)})" if rejected is not None else ""
-        plural = "" if self.rejected == 1 else "s"
-        return (
-            f"Fullstory refused {self.rejected} investigation event{plural}{reason}. If it calls the body "
-            f"malformed, report it as an fstriage bug. {done}"
-        )
+        sentences = []
+        if self.kept_earlier:
+            sentences.append(
+                f"{_count(self.kept_earlier, 'session')} kept the investigation event an earlier attempt "
+                "of this investigation wrote (Fullstory refuses a different body under the same "
+                "Idempotency-Key), so their event shows that attempt's findings."
+            )
+        others = self.rejected - self.kept_earlier
+        if others:
+            rejected = self.first_rejection
+            reason = f" ({_words(rejected)})" if rejected is not None else ""
+            sentences.append(
+                f"Fullstory refused {_count(others, 'investigation event')}{reason}. If it calls the body "
+                "malformed, report it as an fstriage bug."
+            )
+        return " ".join([*sentences, done])
 
 
 def write_back(
@@ -205,11 +230,11 @@ def write_back(
     """Write `events` in order while `time_left()` (seconds) allows one more; never raises a Fullstory
     error. A key or org refusal, or Fullstory being unavailable, stops the rest (each would get the
     same answer); a refusal of one event's body (400, 409 ...) skips that event only."""
-    written = rejected = 0
+    written = rejected = kept_earlier = 0
     first_rejection: FullstoryError | None = None
     for event in events:
         if time_left() < MIN_SECONDS_PER_WRITE:
-            return WriteBackOutcome(len(events), written, None, True, rejected, first_rejection)
+            return WriteBackOutcome(len(events), written, None, True, rejected, first_rejection, kept_earlier)
         try:
             writer.create_event(
                 event.name,
@@ -222,10 +247,15 @@ def write_back(
         except _STOPPING as stopped:
             # The client gives up at its deadline with FullstoryUnavailable: that is running out of time.
             out_of_time = isinstance(stopped, FullstoryUnavailable) and time_left() < MIN_SECONDS_PER_WRITE
-            return WriteBackOutcome(len(events), written, stopped, out_of_time, rejected, first_rejection)
+            return WriteBackOutcome(
+                len(events), written, stopped, out_of_time, rejected, first_rejection, kept_earlier
+            )
         except FullstoryError as refused:
             rejected += 1
-            first_rejection = first_rejection or refused
+            if _reused_key(refused):
+                kept_earlier += 1
+            else:
+                first_rejection = first_rejection or refused
         except (FstriageError, ValueError) as unsendable:
             # The client refused to send it (a session ID it cannot read): a bug, never the report's end.
             reason = unsendable.reason if isinstance(unsendable, FstriageError) else type(unsendable).__name__
@@ -235,7 +265,17 @@ def write_back(
             )
         else:
             written += 1
-    return WriteBackOutcome(len(events), written, None, False, rejected, first_rejection)
+    return WriteBackOutcome(len(events), written, None, False, rejected, first_rejection, kept_earlier)
+
+
+def _reused_key(error: FullstoryError) -> bool:
+    """Fullstory's answer to another body under a used Idempotency-Key: undocumented, so every
+    plausible form (409, 422, or a code naming idempotency)."""
+    return error.status in (409, 422) or "idempot" in (error.code or "").lower()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # Refusals that every further event would get too.
