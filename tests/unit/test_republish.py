@@ -16,10 +16,10 @@ from fstriage.core.errors import ConfigurationError
 from fstriage.core.republish import (
     CUSTOM_EVENT_DETAIL_TYPE,
     STREAM_DETAIL_TYPE,
-    CustomEventSelection,
     republished,
     typed_properties,
 )
+from fstriage.settings import CustomEventSelection
 from tests.support import payloads
 
 RECEIVED = datetime(2026, 11, 1, 0, 0, 5, tzinfo=UTC)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
-from fstriage.core.republish import INVESTIGATE_EVERY_CUSTOM_EVENT, CustomEventSelection
 
 if TYPE_CHECKING:  # the investigation core (digest included) is the investigator's, not the webhook's
     from fstriage.core.investigation import EventSource, InvestigationSettings
@@ -112,6 +111,36 @@ def json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigurationError(f"setting {name} must be a JSON object of strings")
     return {str(key): value for key, value in value.items()}
+
+
+_EVERY_EVENT = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomEventSelection:
+    """Which custom events are investigated: every one (`*`), or those named (case-insensitive).
+
+    Many custom events mark success, not trouble; all of them are re-published either way."""
+
+    names: frozenset[str] | None  # None: every event
+
+    @classmethod
+    def parse(cls, text: str) -> CustomEventSelection:
+        stripped = text.strip()
+        if stripped in ("", _EVERY_EVENT):
+            return cls(None)
+        names = frozenset(name.strip().casefold() for name in stripped.split(",") if name.strip())
+        if not names or _EVERY_EVENT in names:
+            raise ConfigurationError(
+                "INVESTIGATE_CUSTOM_EVENTS must be `*` or a comma-separated list of custom event names"
+            )
+        return cls(names)
+
+    def investigates(self, name: str | None) -> bool:
+        return self.names is None or (name is not None and name.strip().casefold() in self.names)
+
+
+INVESTIGATE_EVERY_CUSTOM_EVENT = CustomEventSelection(None)
 
 
 @dataclass(frozen=True, slots=True)

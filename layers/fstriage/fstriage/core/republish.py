@@ -1,7 +1,8 @@
-"""Custom events and Streams re-published on EventBridge, and which custom events are investigated (pure).
+"""Custom events and Streams re-published on EventBridge (pure).
 
 Every accepted `recording.event.custom` delivery and every accepted Stream becomes one EventBridge event
-(`Fullstory Custom Event` / `Fullstory Stream Event`, source `fstriage`), investigated or not, so any
+(`Fullstory Custom Event` / `Fullstory Stream Event`, source `fstriage`), investigated or not (which
+custom events are investigated is `settings.CustomEventSelection`), so any
 downstream can route it with a rule. Its detail is documented in
 `fstriage/schemas/republished-event.schema.json`.
 
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from fstriage.core.errors import ConfigurationError
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.session_ids import replay_url
 
@@ -29,7 +29,6 @@ EVENT_SOURCE: Final = "fstriage"  # every event fstriage puts on a bus
 DETAIL_SCHEMA_VERSION: Final = 1
 CUSTOM_EVENT_DETAIL_TYPE: Final = "Fullstory Custom Event"
 STREAM_DETAIL_TYPE: Final = "Fullstory Stream Event"
-EVERY_EVENT: Final = "*"
 _NOT_TYPED: Final = object()
 # ASCII digits only: `str.isdigit` also takes `²` and `١٢`, which `int()` refuses.
 _INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]{1,30}")
@@ -184,30 +183,3 @@ def republished(
             "investigated": investigated,
         },
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CustomEventSelection:
-    """Which custom events are investigated: every one (`*`), or those named (case-insensitive).
-
-    Many custom events mark success, not trouble; all of them are re-published either way."""
-
-    names: frozenset[str] | None  # None: every event
-
-    @classmethod
-    def parse(cls, text: str) -> CustomEventSelection:
-        stripped = text.strip()
-        if stripped in ("", EVERY_EVENT):
-            return cls(None)
-        names = frozenset(name.strip().casefold() for name in stripped.split(",") if name.strip())
-        if not names or EVERY_EVENT in names:
-            raise ConfigurationError(
-                "INVESTIGATE_CUSTOM_EVENTS must be `*` or a comma-separated list of custom event names"
-            )
-        return cls(names)
-
-    def investigates(self, name: str | None) -> bool:
-        return self.names is None or (name is not None and name.strip().casefold() in self.names)
-
-
-INVESTIGATE_EVERY_CUSTOM_EVENT: Final = CustomEventSelection(None)
