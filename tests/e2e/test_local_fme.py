@@ -18,12 +18,14 @@ import pytest
 from fstriage_dev.events import CUSTOM_EVENT
 from fstriage_dev.local import LocalConfig, LocalStack
 from fstriage_dev.local.stack import FME_PARAMETER
+from fstriage_dev.sandbox.data import SandboxUser
 from tests.e2e.test_local_stack import post
 from tests.support.local_stack import require_local_stack
 
 pytestmark = pytest.mark.e2e
 
-# The device of the events/ custom event's session (`indv:device!session`): the sandbox knows its user.
+# The events/ custom event's session URL is `indv:device!session`. The sandbox knows its user by this
+# device and by an individual ID of its own (not the URL's), so that event resolves by the device.
 SAMPLE_DEVICE = "5741938475610293"
 FME_TIMEOUT = 60.0  # the forwarder gathers a batch for up to 5 s; a cold start comes first
 
@@ -53,9 +55,13 @@ def wait_for_fme_events(stack: LocalStack, count: int, timeout: float = FME_TIME
     raise AssertionError(f"FME got {len(stack.fme.events)} events, not {count}; poller: {polled}")
 
 
-def uid_of_device(stack: LocalStack, device_id: str) -> str:
+def user_of_device(stack: LocalStack, device_id: str) -> SandboxUser:
     assert stack.sandbox is not None
-    return next(u.uid for u in stack.sandbox.data.users if u.device_id == device_id)
+    return next(u for u in stack.sandbox.data.users if u.device_id == device_id)
+
+
+def uid_of_device(stack: LocalStack, device_id: str) -> str:
+    return user_of_device(stack, device_id).uid
 
 
 def test_the_forwarder_runs_only_with_the_parameter_and_with_its_stand_in(stack: LocalStack) -> None:
@@ -81,7 +87,8 @@ def test_an_event_put_on_the_bus_reaches_the_fme_stand_in(stack: LocalStack) -> 
         "properties": {"reason": "card_declined", "split": {"value": 4.5}, "tags": ["a", "b"]},
         "untyped_properties": [],
         "session_id": f"{device}:8203948571029999",
-        "user_id": device,
+        "user_id": user_of_device(stack, device).individual_id,
+        "device_id": device,
         "replay_url": None,
         "page_url": "https://shop.example.com/checkout",
         "occurred_at": "2026-10-31T23:57:41Z",
@@ -114,7 +121,7 @@ def test_a_signed_custom_event_webhook_is_carried_to_fme(stack: LocalStack) -> N
     """Webhook -> queue -> investigator, which re-publishes the custom event -> rule -> forwarder -> FME."""
     assert stack.fme is not None
     before = len(stack.fme.events)
-    delivery = copy.deepcopy(CUSTOM_EVENT)
+    delivery: dict[str, Any] = copy.deepcopy(dict(CUSTOM_EVENT))
     delivery["data"]["id"] = f"custom-e2e-{uuid.uuid4().hex[:12]}"
     delivery["data"]["properties"]["split"] = {"value_real": 7.25}
 

@@ -140,7 +140,8 @@ class Rig:
         return [r["messageId"] for r in records], failed
 
     def output(self) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        """(metrics summed by name (and `name:reason`), the JSON log lines) printed since the last poll."""
+        """(metrics summed by name, and by `name:<dimension value>` for a metric with its own dimension
+        such as `reason` or `id_form`; the JSON log lines) printed since the last poll."""
         metrics: dict[str, float] = {}
         lines: list[dict[str, Any]] = []
         for line in self.capsys.readouterr().out.splitlines():
@@ -154,11 +155,12 @@ class Rig:
                 lines.append(document)
                 continue
             for directive in document["_aws"]["CloudWatchMetrics"]:
+                dimensions = [d for group in directive["Dimensions"] for d in group if d != "service"]
                 for metric in directive["Metrics"]:
                     name = metric["Name"]
                     value = document[name]
                     total = sum(value) if isinstance(value, list) else value
-                    key = f"{name}:{document['reason']}" if "reason" in document else name
+                    key = ":".join([name, *(str(document[d]) for d in dimensions)])
                     metrics[key] = metrics.get(key, 0) + total
         return metrics, lines
 
@@ -227,7 +229,8 @@ def detail(session: synth.SandboxSession | None, **fields: Any) -> dict[str, Any
         "properties": {"reason": "card_declined", "amount": 129.99, "split": {"value": 4.5}},
         "untyped_properties": [],
         "session_id": session.api_id if session else None,
-        "user_id": session.device_id if session else None,
+        "user_id": session.user.individual_id if session else None,
+        "device_id": session.device_id if session else None,
         "replay_url": None,
         "page_url": "https://shop.example.test/checkout",
         "occurred_at": "2026-10-31T23:57:41Z",
@@ -301,8 +304,10 @@ def test_a_sessions_events_resolve_the_user_once_and_go_in_one_bulk(rig: Rig) ->
 
 
 def test_an_unresolvable_user_is_dropped_with_a_metric_never_retried(rig: Rig) -> None:
-    anonymous = detail(None, user_id=ANONYMOUS_DEVICE, session_id=f"{ANONYMOUS_DEVICE}:1")
-    unknown = detail(None, user_id="1234567890123456", session_id="1234567890123456:1")
+    anonymous = detail(None, device_id=ANONYMOUS_DEVICE, session_id=f"{ANONYMOUS_DEVICE}:1")
+    unknown = detail(
+        None, user_id="6543210987654321", device_id="1234567890123456", session_id="1234567890123456:1"
+    )
     no_session = detail(None)
     rig.publish(anonymous, unknown, no_session)
 
@@ -406,7 +411,7 @@ def test_a_bulk_fme_refuses_is_split_so_only_the_refused_event_fails(rig: Rig) -
 
 def test_a_partially_failing_batch_keeps_only_what_can_still_succeed(rig: Rig) -> None:
     good = detail(sessions_of(rig.sandbox, "user-001")[-1])
-    anonymous = detail(None, user_id=ANONYMOUS_DEVICE, session_id=f"{ANONYMOUS_DEVICE}:1")
+    anonymous = detail(None, device_id=ANONYMOUS_DEVICE, session_id=f"{ANONYMOUS_DEVICE}:1")
     rig.publish(good, anonymous)
     rig.events.put_events(
         Entries=[
@@ -465,3 +470,129 @@ def test_an_empty_fme_key_secret_fails_the_batch_as_misconfigured(rig: Rig) -> N
 
     metrics, _ = rig.output()
     assert metrics["FmeForwarderMisconfigured"] == 1
+
+
+# -- which of the user's IDs Fullstory answers for ------------------------------------------------
+
+MISMATCH = "Fullstory knows the user by the device ID, not the individual ID"
+
+
+def mismatch_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("message") == MISMATCH]
+
+
+@pytest.mark.parametrize("answers_for", ["either", "individual"])
+def test_the_individual_id_is_tried_first_and_answers(rig: Rig, answers_for: str) -> None:
+    session = sessions_of(rig.sandbox, "user-001")[-1]
+    rig.sandbox.faults.update(user_ids=answers_for)
+    rig.publish(detail(session))
+
+    _, failed = rig.deliver(rig.handler())
+
+    assert failed == set()
+    assert [e["key"] for e in rig.fme.events] == ["user-001"]
+    assert [r.path for r in rig.sandbox.requests_to(USERS)] == [f"/v2/users/{session.user.individual_id}"]
+    metrics, lines = rig.output()
+    assert metrics["FmeUserLookupAnswered:individual"] == 1
+    assert "FmeUserLookupAnswered:device" not in metrics
+    assert mismatch_lines(lines) == []
+
+
+def test_an_individual_id_fullstory_does_not_know_falls_back_to_the_device_and_says_so(rig: Rig) -> None:
+    first, second = sessions_of(rig.sandbox, "user-001")[-2:]
+    rig.sandbox.faults.update(user_ids="device")
+    rig.publish(detail(first), detail(first, name="again"))
+    module = rig.handler()
+
+    _, failed = rig.deliver(module)
+
+    assert failed == set()
+    assert [e["key"] for e in rig.fme.events] == ["user-001", "user-001"]
+    user = first.user
+    assert [r.path for r in rig.sandbox.requests_to(USERS)] == [
+        f"/v2/users/{user.individual_id}",
+        f"/v2/users/{user.device_id}",
+    ]
+    metrics, lines = rig.output()
+    assert metrics["FmeUserLookupAnswered:device"] == 1
+    assert "FmeUserLookupAnswered:individual" not in metrics
+    assert metrics["FmeUserLookup"] == 2
+    (mismatch,) = mismatch_lines(lines)  # once, not once per event: the second came from the cache
+    assert mismatch["delivery_id"].startswith("req_")
+    assert user.individual_id not in json.dumps(lines) and user.device_id not in json.dumps(lines)
+
+    # The same user's next session, in the next batch: both answers are cached, nothing logged again.
+    rig.publish(detail(second))
+    rig.deliver(module)
+    assert len(rig.sandbox.requests_to(USERS)) == 2
+    metrics, lines = rig.output()
+    assert mismatch_lines(lines) == []
+    assert metrics["FmeEventsForwarded"] == 1
+
+
+def test_without_an_individual_id_the_device_id_is_looked_up(rig: Rig) -> None:
+    session = sessions_of(rig.sandbox, "user-002")[-1]
+    rig.sandbox.faults.update(user_ids="device")
+    old = detail(session)
+    del old["device_id"]  # a detail from before device_id: its user_id was the device
+    old["user_id"] = session.device_id
+    rig.publish(detail(session, user_id=None), old)
+
+    _, failed = rig.deliver(rig.handler())
+
+    assert failed == set()
+    assert [e["key"] for e in rig.fme.events] == ["user-002", "user-002"]
+    assert [r.path for r in rig.sandbox.requests_to(USERS)] == [f"/v2/users/{session.device_id}"]
+    metrics, lines = rig.output()
+    assert metrics["FmeUserLookupAnswered:device"] == 1
+    assert metrics["FmeUidCacheHit"] == 1
+    assert mismatch_lines(lines) == []
+
+
+def test_an_event_whose_ids_fullstory_knows_by_neither_form_is_dropped(rig: Rig) -> None:
+    session = sessions_of(rig.sandbox, "user-003")[-1]
+    # The sandbox answers only for individual IDs, and this event names a device alone.
+    rig.sandbox.faults.update(user_ids="individual")
+    rig.publish(detail(session, user_id=None))
+    # Both forms unknown to Fullstory.
+    rig.publish(detail(None, user_id="6543210987654321", device_id="1234567890123456"))
+
+    _, failed = rig.deliver(rig.handler())
+
+    assert failed == set()
+    assert rig.fme.events == []
+    assert len(rig.sandbox.requests_to(USERS)) == 3
+    metrics, lines = rig.output()
+    assert metrics["FmeEventDroppedByReason:unknown_user"] == 2
+    assert "FmeUserLookupAnswered:device" not in metrics
+    assert "FmeUserLookupAnswered:individual" not in metrics
+    assert mismatch_lines(lines) == []
+
+
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_from_fme_is_a_refused_url_not_an_outage(rig: Rig, status: int) -> None:
+    rig.publish(detail(sessions_of(rig.sandbox, "user-001")[-1]))
+    rig.fme.fail(status, times=FAST_FME.max_attempts)
+
+    ids, failed = rig.deliver(rig.handler())
+
+    assert failed == set(ids)  # kept for the DLQ, to be redriven once the URL is fixed
+    assert [r.status for r in rig.fme.requests] == [status]  # not retried as if FME were down
+    assert rig.sleeps == []
+    metrics, _ = rig.output()
+    assert metrics["FmeAuthFailed"] == 1
+
+
+def test_a_rewritten_name_is_logged_with_its_emails_masked(rig: Rig) -> None:
+    rig.publish(detail(sessions_of(rig.sandbox, "user-001")[-1], name="Sent to jane.doe@example.test"))
+
+    _, failed = rig.deliver(rig.handler())
+
+    assert failed == set()
+    assert [e["eventTypeId"] for e in rig.fme.events] == ["Sent_to_jane.doe_example.test"]
+    _, lines = rig.output()
+    (rewritten,) = [
+        line for line in lines if line.get("message") == "event name rewritten to a valid FME event type"
+    ]
+    assert rewritten["event_name"] == "Sent to j***@example.test"
+    assert "jane" not in json.dumps(lines)

@@ -149,13 +149,14 @@ def test_user_records_by_uid_email_and_fullstory_id(
 ) -> None:
     user = sandbox.data.user("user-001")
     expected = FullstoryUser(
-        id=user.device_id, uid=user.uid, email=user.email, display_name=user.display_name
+        id=user.individual_id, uid=user.uid, email=user.email, display_name=user.display_name
     )
 
     assert client.users(uid="user-001") == [expected]
     assert client.users(email=user.email) == [expected]
     assert client.users(uid="nobody") == []
-    assert client.user(user.device_id) == expected
+    assert client.user(user.individual_id) == expected
+    assert client.user(user.device_id) == expected  # the sandbox answers for either form by default
     with pytest.raises(FullstoryNotFound):
         client.user("0000000000")
     with pytest.raises(ValueError):

@@ -12,6 +12,8 @@ from fstriage.core import fme
 
 OCCURRED = "2026-10-31T23:57:41Z"
 OCCURRED_MS = int(datetime(2026, 10, 31, 23, 57, 41, tzinfo=UTC).timestamp() * 1000)
+# The replay URL's `indv:device!session`: the detail's user_id is the individual, device_id the device.
+INDIVIDUAL, DEVICE, SESSION = "4823749283749823", "5741938475610293", "8203948571029384"
 
 
 def envelope(**detail: Any) -> dict[str, Any]:
@@ -22,8 +24,9 @@ def envelope(**detail: Any) -> dict[str, Any]:
         "name": "Checkout Failed",
         "properties": {},
         "untyped_properties": [],
-        "session_id": "4823749283749823:5741938475610293",
-        "user_id": "4823749283749823",
+        "session_id": f"{DEVICE}:{SESSION}",
+        "user_id": INDIVIDUAL,
+        "device_id": DEVICE,
         "replay_url": None,
         "page_url": None,
         "occurred_at": OCCURRED,
@@ -146,9 +149,31 @@ def test_over_fme_limits_the_largest_values_are_left_out_and_counted() -> None:
     assert fme.estimated_size(result.body["properties"]) <= fme.MAX_EVENT_BYTES
 
 
-def test_the_user_comes_from_user_id_or_else_the_session() -> None:
-    assert fme.read_event(envelope(user_id=None)).user_id == "4823749283749823"
-    assert fme.read_event(envelope(user_id=None, session_id=None)).user_id is None
+def test_the_users_ids_are_tried_individual_first_then_device() -> None:
+    event = fme.read_event(envelope())
+    assert (event.individual_id, event.device_id) == (INDIVIDUAL, DEVICE)
+    assert event.user_ids == (("individual", INDIVIDUAL), ("device", DEVICE))
+
+
+def test_without_an_individual_id_the_device_is_the_only_one() -> None:
+    assert fme.read_event(envelope(user_id=None)).user_ids == (("device", DEVICE),)
+    # A detail without device_id still names the device through its session.
+    assert fme.read_event(envelope(user_id=None, device_id=None)).user_ids == (("device", DEVICE),)
+    assert fme.read_event(envelope(user_id=None, device_id=None, session_id=None)).user_ids == ()
+
+
+def test_the_same_id_in_both_fields_is_tried_once() -> None:
+    assert fme.read_event(envelope(user_id=DEVICE)).user_ids == (("individual", DEVICE),)
+
+
+def test_a_detail_from_before_device_id_reads_its_user_id_as_the_device() -> None:
+    message = envelope(user_id=DEVICE)
+    del message["detail"]["device_id"]
+    event = fme.read_event(message)
+    assert event.individual_id is None
+    assert event.user_ids == (("device", DEVICE),)
+    del message["detail"]["user_id"]
+    assert fme.read_event(message).user_ids == (("device", DEVICE),)  # from the session
 
 
 def test_the_time_falls_back_to_the_envelope_and_is_left_out_when_unknown() -> None:

@@ -5,13 +5,15 @@
         ...
         assert fme.events[0]["eventTypeId"] == "Checkout_Failed"
 
-`POST /api/events/bulk` checks `Authorization: Bearer <api_key>` (401 otherwise), checks the body the
-way FME documents it (a JSON array of events: `eventTypeId` 1-80 of `[A-Za-z0-9._:-]` starting with a
-letter or digit, a non-empty `trafficTypeName`, a `key` of 1-250 characters, an integer `timestamp`, a
-numeric `value`, flat `properties` of string/number/boolean/null; 400 otherwise), records what it
-accepted (`events`) and answers 202. It fails on demand: `fail(status, times=n)` (or
-`POST /__fme/faults` with `{"status": 429, "times": 2, "retry_after": 1}`) answers the next n bulks
-with that status. `GET /__fme/events` lists the accepted events, `GET /__fme/requests` counts bulks.
+`POST /api/events/bulk` checks `Authorization: Bearer <api_key>` (401 otherwise), checks the body (a
+JSON array of events: `eventTypeId` 1-80 of `[A-Za-z0-9._:-]` starting with a letter or digit, a
+non-empty `trafficTypeName`, a `key` of 1-250 characters, an integer `timestamp`, a numeric `value`,
+flat `properties` of string/number/boolean/null; 400 otherwise), records what it accepted (`events`)
+and answers 202. Those are the limits FME's SDKs apply, applied here to the bulk API as well; how the
+real bulk API treats a bulk with one bad event (refused whole, as here, or in part) is not documented.
+It fails on demand: `fail(status, times=n)` (or `POST /__fme/faults` with `{"status": 429, "times": 2,
+"retry_after": 1}`) answers the next n bulks with that status (a 3xx without a Location).
+`GET /__fme/events` lists the accepted events, `GET /__fme/requests` counts bulks.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class BulkRequest:
 
 
 def problems(body: Any) -> list[str]:
-    """What FME would refuse in a bulk body; [] when it is acceptable."""
+    """What the SDKs' limits refuse in a bulk body; [] when it is acceptable."""
     if not isinstance(body, list) or not body:
         return ["the body must be a non-empty JSON array of events"]
     found: list[str] = []

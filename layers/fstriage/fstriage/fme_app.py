@@ -1,18 +1,27 @@
 """Composition root of the FME forwarder: SQS batch of "Fullstory Custom Event"s -> Harness FME events.
 
 An EventBridge rule copies each "Fullstory Custom Event" (source fstriage) into the forwarder's queue.
-Per batch: read each record, resolve each event's user to its uid through the Fullstory API (cached
-per container, so a session's events cost one `GET /v2/users/{id}`), map it (`core.fme`), and post the
-events to FME in as few bulks as FME's limits allow. Records are settled one by one
-(`batchItemFailures`):
+Per batch: read each record, resolve each event's user to its uid through the Fullstory API, map it
+(`core.fme`), and post the events to FME in as few bulks as our caps allow. Records are settled one
+by one (`batchItemFailures`).
+
+Which ID `GET /v2/users/{id}` takes is not documented: the detail's `user_id` (the individual, from
+the replay URL) or its `device_id` (from the API session ID). The individual is tried first, then, on
+a 404 or when there is none, the device. Answers are cached per container by the ID that answered (a
+404 or an anonymous user briefly), so a session's events cost one lookup. `FmeUserLookupAnswered`
+(dimension `id_form`: individual | device) counts which form answered, and an individual ID that
+404'd while the device's answered is logged: the mismatch stays visible.
+
+Outcomes per record:
 
 - forwarded, or **dropped** (deleted, counted, logged without PII): no session or user in the event,
-  a user Fullstory does not know (404) or that has no uid (anonymous), a name with nothing FME accepts.
+  a user Fullstory does not know (404 for every ID) or that has no uid (anonymous), a name with
+  nothing FME accepts.
   Retrying could not change any of these.
 - **failed** (SQS redelivers it, then moves it to the DLQ): a Fullstory or FME outage (429/5xx,
-  timeouts) or too little time left; a Fullstory or FME key that is refused (fix the key, then redrive
-  the DLQ); an event FME refuses (a bulk refused with a 4xx is split in halves until the one event it
-  refuses is found, so the rest still goes); a message that is not a Fullstory Custom Event v1.
+  timeouts) or too little time left; a Fullstory or FME key (or FME URL) that is refused (fix it, then
+  redrive the DLQ); an event FME refuses (a bulk refused with a 4xx is split in halves until the one
+  event it refuses is found, so the rest still goes); a message that is not a Fullstory Custom Event v1.
 
 Delivery to FME is at least once: a redelivered record whose bulk FME did accept (its answer lost) is
 sent again. Within a container, delivery IDs forwarded in the last hour are remembered and skipped.
@@ -33,7 +42,13 @@ from typing import Any, Final, NoReturn
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from fstriage.adapters.fme import DEFAULT_EVENTS_URL, FmeEventsClient, FmeRefused, FmeUnavailable
+from fstriage.adapters.fme import (
+    DEFAULT_EVENTS_URL,
+    LOG_SERVICE,
+    FmeEventsClient,
+    FmeRefused,
+    FmeUnavailable,
+)
 from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.adapters.secrets import SecretText
 from fstriage.core import fme
@@ -46,10 +61,14 @@ from fstriage.core.errors import (
     FullstoryNotFound,
 )
 from fstriage.core.ratelimit import RateLimiter
+from fstriage.core.redact import mask_email
 from fstriage.settings import choice, number, optional, required
 
 METRICS_NAMESPACE: Final = "fstriage"
-SERVICE: Final = "fstriage-fme-forwarder"
+SERVICE: Final = LOG_SERVICE  # one name for the entry point's logger/metrics and the adapter's logger
+# The investigator calls Fullstory with the same key (8/s per container): the forwarder's lookups,
+# at 2/s per container times its 2 concurrent runs, stay a small share of the key's rate limit.
+DEFAULT_RATE_PER_SECOND: Final = 2.0
 _ANONYMOUS: Final = ""  # cached for a user without a uid
 
 
@@ -63,7 +82,7 @@ class FmeForwarderSettings:
     traffic_type: str = "user"
     region: str | None = None
     api_url: str | None = None  # a local Fullstory sandbox, for tests only
-    rate_per_second: float = 8.0
+    rate_per_second: float = DEFAULT_RATE_PER_SECOND
     uid_cache_size: int = 10_000
     uid_cache_seconds: float = 3600
     # A user seen anonymous may be identified a minute later: a short memory for "no uid".
@@ -82,7 +101,7 @@ class FmeForwarderSettings:
             traffic_type=traffic_type,
             region=choice(env, "FULLSTORY_REGION", "na1", ("na1", "eu1")) if region else None,
             api_url=optional(env, "FULLSTORY_API_URL"),
-            rate_per_second=number(env, "FULLSTORY_RATE_PER_SECOND", 8, minimum=0.1),
+            rate_per_second=number(env, "FULLSTORY_RATE_PER_SECOND", DEFAULT_RATE_PER_SECOND, minimum=0.1),
             uid_cache_size=int(number(env, "FME_UID_CACHE_SIZE", 10_000, minimum=1)),
             uid_cache_seconds=number(env, "FME_UID_CACHE_SECONDS", 3600, minimum=0),
             anonymous_cache_seconds=number(env, "FME_ANONYMOUS_CACHE_SECONDS", 60, minimum=0),
@@ -111,6 +130,11 @@ class _Record:
     event: fme.CustomEvent | None = None
     fme_event: fme.FmeEvent | None = None
     failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Unresolved:
+    reason: fme.DropReason
 
 
 @dataclass
@@ -219,14 +243,11 @@ class FmeForwarderApp:
     def _map(self, record: _Record, fullstory: FullstoryClient, settings: FmeForwarderSettings) -> None:
         event = record.event
         assert event is not None
-        if event.user_id is None:
+        if not event.user_ids:
             self._drop(record, "no_session")
             return
         try:
-            uid = self._uid(event.user_id, fullstory, settings)
-        except ValueError:
-            self._drop(record, "invalid_user_id")
-            return
+            uid = self._resolve(record, fullstory, settings)
         except (FullstoryAuthError, FullstoryForbidden) as error:
             self._fail(record, "Fullstory refused the API key; the event will be retried", error)
             self._count("FmeFullstoryAuthFailed")
@@ -234,21 +255,26 @@ class FmeForwarderApp:
         except FullstoryError as error:
             self._fail(record, "Fullstory user lookup failed; the event will be retried", error)
             return
+        if isinstance(uid, _Unresolved):
+            self._drop(record, uid.reason)
+            return
         if not uid:
-            self._drop(record, "unknown_user" if uid is None else "anonymous_user")
+            self._drop(record, "anonymous_user")
             return
         mapped = fme.to_fme_event(event, key=uid, traffic_type=settings.traffic_type)
         if isinstance(mapped, fme.Dropped):
             self._drop(record, mapped.reason)
             return
         if mapped.renamed:
-            # Names are the site's event names, not visitor data: clipped, they may be logged.
+            # The site names its events, and a name may carry visitor data: emails masked, then clipped. The
+            # rewrite turns an email's `@` into `_`, so the type ID is logged only when there was none.
+            rewritten = {"event_type_id": mapped.event_type_id} if "@" not in event.name else {}
             self._logger.info(
                 "event name rewritten to a valid FME event type",
                 extra={
                     "delivery_id": event.delivery_id,
-                    "event_name": event.name[:80],
-                    "event_type_id": mapped.event_type_id,
+                    "event_name": mask_email(event.name)[:80],
+                    **rewritten,
                 },
             )
             self._count("FmeEventTypeRewritten")
@@ -256,13 +282,42 @@ class FmeForwarderApp:
             self._count("FmePropertiesDropped", mapped.properties_dropped)
         record.fme_event = mapped
 
-    def _uid(self, user_id: str, fullstory: FullstoryClient, settings: FmeForwarderSettings) -> str | None:
-        """The uid; "" for a user without one, None for one Fullstory does not know. Cached all three
-        ways (the last two briefly). Raises FullstoryError for a retry."""
+    def _resolve(
+        self, record: _Record, fullstory: FullstoryClient, settings: FmeForwarderSettings
+    ) -> str | _Unresolved:
+        """The uid ("" for an anonymous user) from the first of the event's IDs Fullstory answers for,
+        individual first; `_Unresolved` when none does. Raises FullstoryError for a retry."""
+        event = record.event
+        assert event is not None
+        not_found: list[fme.IdForm] = []
+        for form, user_id in event.user_ids:
+            try:
+                uid, cached = self._uid(user_id, form, fullstory, settings)
+            except ValueError:
+                continue  # not an ID Fullstory makes: the other one may still be
+            if uid is None:
+                not_found.append(form)
+                continue
+            if not_found and not cached:
+                # The individual ID 404'd and the device's answered: which one Fullstory takes is
+                # not documented, so the mismatch is logged (once per cached answer).
+                self._logger.info(
+                    "Fullstory knows the user by the device ID, not the individual ID",
+                    extra={"message_id": record.message_id, "delivery_id": event.delivery_id},
+                )
+            return uid
+        return _Unresolved("unknown_user" if not_found else "invalid_user_id")
+
+    def _uid(
+        self, user_id: str, form: fme.IdForm, fullstory: FullstoryClient, settings: FmeForwarderSettings
+    ) -> tuple[str | None, bool]:
+        """(the uid, whether it came from the cache): "" for a user without one, None for an ID Fullstory
+        does not know (404). Cached by the ID all three ways (the last two briefly). Raises ValueError
+        for an ID Fullstory cannot have made, FullstoryError for a retry."""
         found, cached = self._uids.get(user_id)
         if found:
             self._count("FmeUidCacheHit")
-            return cached
+            return cached, True
         self._count("FmeUserLookup")
         try:
             user = fullstory.user(user_id)
@@ -270,7 +325,9 @@ class FmeForwarderApp:
             user = None
         uid = (user.uid or _ANONYMOUS) if user is not None else None
         self._uids.put(user_id, uid, None if uid else settings.anonymous_cache_seconds)
-        return uid
+        if uid is not None:
+            self._dimensioned("FmeUserLookupAnswered", "id_form", form)
+        return uid, False
 
     # -- posting -----------------------------------------------------------------------------------
 
@@ -280,7 +337,12 @@ class FmeForwarderApp:
             self._post([records[i] for i in group], client)
 
     def _post(self, records: list[_Record], client: FmeEventsClient) -> None:
-        """Post one bulk; a bulk FME refuses is split until the refused event stands alone."""
+        """Post one bulk; a bulk FME refuses is split until the refused event stands alone.
+
+        The split assumes FME refuses a whole bulk for one bad event, which is not documented. It
+        cannot loop either way: every split posts two disjoint, smaller halves (at most 2n - 1 posts
+        for n events, each within the deadline), and a 2xx settles its bulk, even one FME might have
+        accepted in part. What a refused bulk had accepted is sent again (at least once)."""
         if any(r.failed for r in records):
             return
         try:
@@ -321,10 +383,7 @@ class FmeForwarderApp:
             },
         )
         self._count("FmeEventDropped")
-        with single_metric(
-            name="FmeEventDroppedByReason", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
-        ) as metric:
-            metric.add_dimension(name="reason", value=reason)
+        self._dimensioned("FmeEventDroppedByReason", "reason", reason)
 
     def _fail(self, record: _Record, message: str, error: FstriageError) -> None:
         record.failed = True
@@ -365,3 +424,8 @@ class FmeForwarderApp:
 
     def _count(self, name: str, value: int = 1) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    @staticmethod
+    def _dimensioned(name: str, dimension: str, value: str) -> None:
+        with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
+            metric.add_dimension(name=dimension, value=value)

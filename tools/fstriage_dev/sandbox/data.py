@@ -24,6 +24,7 @@ they leave exactly as it was), so that payloads naming real-looking IDs (the `ev
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -81,6 +82,24 @@ class SandboxUser:
     display_name: str
     device_id: str
     device: str  # "desktop" | "mobile"
+    # Fullstory's ID of the person (the `indv` of a replay URL's `indv:device!session`). Derived from
+    # the device ID when not given, so it takes nothing from the seeded random stream.
+    individual_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.individual_id:
+            object.__setattr__(self, "individual_id", individual_id_of(self.device_id))
+
+
+def individual_id_of(device_id: str) -> str:
+    """A stable 16-digit ID from the device ID, never equal to it."""
+    text = f"individual:{device_id}"
+    while True:
+        number = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+        found = str(10**15 + number % (9 * 10**15))
+        if found != device_id:
+            return found
+        text += "+"
 
 
 @dataclass(frozen=True, slots=True)

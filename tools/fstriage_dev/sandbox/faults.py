@@ -6,7 +6,8 @@ defaults). Counters (`rate_limit_count`, `server_error_count`) are consumed one 
 (`rate_limit_rate`, `server_error_rate`) roll a seeded RNG per API call, 429 first: a storm of 30% is
 e.g. `rate_limit_rate=0.15, server_error_rate=0.15 / 0.85`. `reseed(n)` makes a storm repeatable.
 `event_convention` is a shape switch, not a fault: the `event_properties` keys the events endpoint
-answers with (see `conventions`).
+answers with (see `conventions`). `user_ids` is one too: which IDs `GET /v2/users/{id}` answers for
+(Fullstory does not document whether it takes the individual's or the device's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fstriage_dev.sandbox.conventions import EVENT_CONVENTIONS
 
 ERROR_BODIES = ("json", "html", "echo")
 ROLES = ("ADMIN", "ARCHITECT", "USER", "VIEW_ONLY", "UMBRELLA_MANAGER", "UNKNOWN")
+USER_ID_FORMS = ("either", "individual", "device")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +52,15 @@ class FaultSettings:
     event_convention: str = "current"  # current | warehouse | camel_nested | unknown (see `conventions`)
     events_forbidden: bool = False  # POST /v2/events answers 403: a key that may not create events
     events_not_found: bool = False  # POST /v2/events answers 404: an org without server events
+    user_ids: str = "either"  # GET /v2/users/{id} answers for: either | individual | device (404 otherwise)
 
     def __post_init__(self) -> None:
         if self.error_body not in ERROR_BODIES:
             raise ValueError(f"error_body must be one of {ERROR_BODIES}")
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
+        if self.user_ids not in USER_ID_FORMS:
+            raise ValueError(f"user_ids must be one of {USER_ID_FORMS}")
         if self.event_convention not in EVENT_CONVENTIONS:
             raise ValueError(f"event_convention must be one of {EVENT_CONVENTIONS}")
         for rate in ("server_error_rate", "rate_limit_rate"):

@@ -349,7 +349,7 @@ def _sessions(call: _Call) -> Reply:
 
 def _user_record(user: synth.SandboxUser) -> dict[str, Any]:
     return {
-        "id": user.device_id,
+        "id": user.individual_id,
         "uid": user.uid,
         "email": user.email,
         "display_name": user.display_name,
@@ -366,8 +366,19 @@ def _users(call: _Call) -> Reply:
 
 
 def _user(call: _Call) -> Reply:
+    """By the individual's ID or the device's: which one Fullstory takes is not documented, so the
+    `user_ids` switch narrows it to one, to show each form."""
     user_id = unquote(call.args[0])
-    user = next((u for u in call.sandbox.data.users if u.device_id == user_id), None)
+    forms = call.sandbox.faults.snapshot().user_ids
+    user = next(
+        (
+            u
+            for u in call.sandbox.data.users
+            if (forms != "device" and u.individual_id == user_id)
+            or (forms != "individual" and u.device_id == user_id)
+        ),
+        None,
+    )
     if user is None:
         return api_error(404, "Requested resource does not exist", "resource_not_found")
     return json_reply(200, _user_record(user))

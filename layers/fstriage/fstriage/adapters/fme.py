@@ -2,8 +2,9 @@
 
 One `requests.Session` per container. 429, 5xx, 408 and transport errors are retried with equal-jitter
 backoff (honouring `Retry-After`), never past the caller's deadline: then `FmeUnavailable`, and the SQS
-records go back to the queue. 401, 403 and 404 mean the key or the URL is wrong (`FmeRefused`, scope
-"key": nothing sent with them can succeed); any other 4xx refuses what was sent (scope "events").
+records go back to the queue. 401, 403 and 404 mean the key or the URL is wrong, and so does a 3xx
+(redirects are not followed: a bearer key is not sent on to another place): `FmeRefused`, scope "key",
+nothing sent with them can succeed. Any other 4xx refuses what was sent (scope "events").
 Nothing here logs the key, a body or an answer's text: statuses and attempt numbers only.
 """
 
@@ -48,7 +49,8 @@ class FmeUnavailable(FstriageError):
 
 
 class FmeRefused(FstriageError):
-    """A 4xx other than 408/429. `scope` "key": the key or URL is wrong; "events": the bulk was refused."""
+    """A 3xx or a 4xx other than 408/429. `scope` "key": the key or URL is wrong (3xx, 401, 403, 404);
+    "events": the bulk was refused."""
 
     reason = "fme_refused"
 
@@ -93,7 +95,6 @@ class FmeEventsClient:
         self._sleep = sleep
         self._jitter = jitter
         self._session = session or _new_session()
-        self.calls = 0  # HTTP attempts, for the caller's metrics
 
     def __repr__(self) -> str:
         return f"FmeEventsClient(url={self.url!r})"  # never the key
@@ -102,7 +103,10 @@ class FmeEventsClient:
         self._session.close()
 
     def post(self, events: Sequence[dict[str, Any]], remaining: Callable[[], float]) -> None:
-        """Send one bulk; returns when FME accepted it (2xx). `remaining`: seconds left to the deadline."""
+        """Send one bulk; returns when FME accepted it (2xx). `remaining`: seconds left to the deadline.
+
+        A 2xx settles every event of the bulk: whether FME may accept a bulk in part (and still answer
+        2xx) is not documented, so nothing here can tell, and nothing is sent again because of it."""
         body = json.dumps(list(events), separators=(",", ":")).encode()
         headers = {
             "Authorization": f"Bearer {self._key}",
@@ -117,7 +121,6 @@ class FmeEventsClient:
                 raise FmeUnavailable("no time left before the deadline", attempts=attempt - 1)
             status: int | None = None
             retry_after: float | None = None
-            self.calls += 1
             try:
                 response = self._session.post(
                     self.url,
@@ -134,7 +137,7 @@ class FmeEventsClient:
             else:
                 if 200 <= status < 300:
                     return
-                if status in _KEY_STATUS:
+                if status in _KEY_STATUS or 300 <= status < 400:
                     raise FmeRefused(status, "key")
                 if 400 <= status < 500 and status not in _RETRYABLE_STATUS:
                     raise FmeRefused(status, "events")

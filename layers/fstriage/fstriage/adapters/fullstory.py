@@ -540,7 +540,9 @@ class FullstoryClient:
         return [user for user in found if user is not None]
 
     def user(self, user_id: str) -> FullstoryUser | None:
-        """`GET /v2/users/{id}` by Fullstory's user ID (the `U` of `U:S`); None when it has no `id`."""
+        """`GET /v2/users/{id}` by a Fullstory ID of the user; None when the answer has no `id`. Which ID
+        it takes (the person's `indv` of a replay URL, or the `device` of a session ID) is not
+        documented: callers try both."""
         if not _USER_ID.fullmatch(user_id):
             raise ValueError("a Fullstory user ID is digits, letters, `-` or `_`")
         return _user(_object(self._call("GET", f"/v2/users/{user_id}", operation="user")))

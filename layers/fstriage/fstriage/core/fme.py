@@ -4,20 +4,24 @@ The input is the "Fullstory Custom Event" the investigator puts on EventBridge (
 output is one event of FME's events API (`POST /api/events/bulk`), built as the original
 Fullstory-to-Split integration built it:
 
-- `eventTypeId` is the custom event's name. FME accepts 1-80 characters of `[A-Za-z0-9._:-]`, starting
-  with a letter or digit. Fullstory names rarely fit ("Checkout Failed" has a space), so a name that
-  does not is rewritten, never dropped in silence: each run of other characters becomes `_`, and an
-  overlong one is cut and given a hash of the full name, so two names never merge. The event then
-  carries the name as sent in `fstriage.fullstory_event_name`, and the caller counts the rewrite. A
-  name with nothing left (only symbols) cannot be sent and is dropped, counted as `invalid_event_name`.
-- `key` is the user's uid (resolved by the caller), `trafficTypeName` a setting (default `user`).
+- `eventTypeId` is the custom event's name. FME's SDKs accept 1-80 characters of `[A-Za-z0-9._:-]`,
+  starting with a letter or digit (the SDKs' limits, applied to the bulk API as well). Fullstory names
+  rarely fit ("Checkout Failed" has a space), so a name that does not is rewritten, never dropped in
+  silence: each run of other characters becomes `_`, and an overlong one is cut and given a hash of
+  the full name, so two names never merge. The event then carries the name as sent in
+  `fstriage.fullstory_event_name`, and the caller counts the rewrite. A name with nothing left (only
+  symbols) cannot be sent and is dropped, counted as `invalid_event_name`.
+- `key` is the user's uid, resolved by the caller through `GET /v2/users/{id}`. Which ID that takes is
+  not documented: the detail's `user_id` (the individual, `indv` of a replay URL `indv:device!session`)
+  or its `device_id` (the `device` of the API session ID `device:session`). `CustomEvent.user_ids`
+  gives both, individual first. `trafficTypeName` is a setting (default `user`).
 - `value` is `split.value`, nested (`{"split": {"value": 4.5}}`) or flat (`"split.value": 4.5`), when
   it is a finite number; it then leaves the properties. Anything else stays a property.
 - `properties` are the rest, flattened with dotted keys (FME takes flat string/number/boolean/null
   values only). A list becomes its JSON text (`["a","b"]`), as the original integration sent lists.
-  A flat dotted key beats a nested one that flattens to the same name. Past FME's limits (300
-  properties, about 32 KB per event, measured the way FME's SDKs measure it), the largest values are
-  left out and `fstriage.properties_dropped` says how many.
+  A flat dotted key beats a nested one that flattens to the same name. Past 300 properties or about
+  32 KB per event (measured the way FME's SDKs measure it: the SDKs' limits, applied to the bulk API
+  as well), the largest values are left out and `fstriage.properties_dropped` says how many.
 - `timestamp` is the event's `occurred_at` in epoch milliseconds.
 """
 
@@ -35,15 +39,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-DETAIL_TYPE: Final = "Fullstory Custom Event"
-SOURCE: Final = "fstriage"
-SCHEMA_VERSION: Final = 1
+from fstriage.core.republish import CUSTOM_EVENT_DETAIL_TYPE, DETAIL_SCHEMA_VERSION, EVENT_SOURCE
 
+# FME's SDKs' limits (the bulk API documents none of its own): applied to the bulk API as well.
 EVENT_TYPE_ID: Final = re.compile(r"[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}")
 MAX_EVENT_TYPE_ID: Final = 80
 MAX_KEY_LENGTH: Final = 250
 MAX_PROPERTIES: Final = 300
-MAX_EVENT_BYTES: Final = 32 * 1024  # FME's SDKs refuse a larger event
+MAX_EVENT_BYTES: Final = 32 * 1024  # the SDKs refuse a larger event
 # One bulk POST: FME's SDKs flush at 5 MB; stay well below it.
 MAX_BULK_EVENTS: Final = 1000
 MAX_BULK_BYTES: Final = 4 * 1024 * 1024
@@ -61,6 +64,7 @@ _INVALID_RUN: Final = re.compile(r"[^-_.:a-zA-Z0-9]+")
 _EDGE: Final = "-_.:"
 
 Scalar = str | int | float | bool | None
+IdForm = Literal["individual", "device"]
 DropReason = Literal[
     "no_session", "invalid_user_id", "unknown_user", "anonymous_user", "invalid_event_name", "key_too_long"
 ]
@@ -81,20 +85,31 @@ class CustomEvent:
     delivery_id: str
     name: str
     properties: Mapping[str, Any]
-    user_id: str | None  # Fullstory's user ID (the `U` of `U:S`)
+    individual_id: str | None  # the detail's `user_id`: the `indv` of `indv:device!session`
+    device_id: str | None  # the `device` of the API session ID `device:session`
     occurred_at: datetime | None
+
+    @property
+    def user_ids(self) -> tuple[tuple[IdForm, str], ...]:
+        """The IDs to try on `GET /v2/users/{id}`, in order: the individual's, then the device's."""
+        ids: list[tuple[IdForm, str]] = []
+        if self.individual_id:
+            ids.append(("individual", self.individual_id))
+        if self.device_id and self.device_id != self.individual_id:
+            ids.append(("device", self.device_id))
+        return tuple(ids)
 
 
 def read_event(envelope: Any) -> CustomEvent:
     """An EventBridge event (the SQS body, parsed) -> its custom event, or `Unreadable`."""
     if not isinstance(envelope, dict):
         raise Unreadable("not a JSON object")
-    if envelope.get("source") != SOURCE or envelope.get("detail-type") != DETAIL_TYPE:
+    if envelope.get("source") != EVENT_SOURCE or envelope.get("detail-type") != CUSTOM_EVENT_DETAIL_TYPE:
         raise Unreadable("not a Fullstory Custom Event")
     detail = envelope.get("detail")
     if not isinstance(detail, dict):
         raise Unreadable("no detail object")
-    if detail.get("schema_version") != SCHEMA_VERSION:
+    if detail.get("schema_version") != DETAIL_SCHEMA_VERSION:
         raise Unreadable("unsupported schema_version")
     delivery_id, name = detail.get("delivery_id"), detail.get("name")
     if not isinstance(delivery_id, str) or not delivery_id:
@@ -107,23 +122,27 @@ def read_event(envelope: Any) -> CustomEvent:
     if not isinstance(properties, dict):
         raise Unreadable("properties is not an object")
     occurred = _parse_time(detail.get("occurred_at")) or _parse_time(envelope.get("time"))
+    individual, device = _text(detail.get("user_id")), _text(detail.get("device_id"))
+    if "device_id" not in detail:
+        # A detail from before `device_id` existed: its `user_id` was the session's device part.
+        individual, device = None, individual
     return CustomEvent(
         delivery_id=delivery_id,
         name=name,
         properties=properties,
-        user_id=_user_id(detail),
+        individual_id=individual,
+        device_id=device or _session_device(detail.get("session_id")),
         occurred_at=occurred,
     )
 
 
-def _user_id(detail: Mapping[str, Any]) -> str | None:
-    user_id = detail.get("user_id")
-    if isinstance(user_id, str) and user_id.strip():
-        return user_id.strip()
-    session = detail.get("session_id")
+def _text(value: Any) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _session_device(session: Any) -> str | None:
     if isinstance(session, str) and ":" in session:
-        device = session.split(":", 1)[0].strip()
-        return device or None
+        return session.split(":", 1)[0].strip() or None
     return None
 
 
@@ -232,7 +251,8 @@ def to_fme_event(event: CustomEvent, *, key: str, traffic_type: str) -> FmeEvent
 
 
 def estimated_size(properties: Mapping[str, Scalar]) -> int:
-    """An event's size as FME's SDKs estimate it (what their 32 KB limit is measured in)."""
+    """An event's size as FME's SDKs estimate it (what their 32 KB limit is measured in; the bulk API
+    states no limit of its own, so the SDKs' is applied to it as well)."""
     return _BASE_EVENT_BYTES + sum(_property_size(key, value) for key, value in properties.items())
 
 
@@ -248,7 +268,7 @@ def _property_size(key: str, value: Scalar) -> int:
 
 
 def _within_limits(properties: dict[str, Scalar]) -> tuple[dict[str, Scalar], int]:
-    """Leave out the largest values until FME's limits hold; the marker counts what was left out."""
+    """Leave out the largest values until the SDKs' limits hold; the marker counts what was left out."""
     kept = dict(properties)
     marker_size = _property_size(DROPPED_PROPERTY, 0)
     dropped = 0
@@ -271,7 +291,7 @@ def _within_limits(properties: dict[str, Scalar]) -> tuple[dict[str, Scalar], in
 def bulks(
     events: list[dict[str, Any]], *, max_events: int = MAX_BULK_EVENTS, max_bytes: int = MAX_BULK_BYTES
 ) -> list[list[int]]:
-    """Indexes of `events` grouped into bulk POSTs within FME's count and size limits, in order."""
+    """Indexes of `events` grouped into bulk POSTs within our count and size caps, in order."""
     groups: list[list[int]] = []
     current: list[int] = []
     size = 2  # the brackets

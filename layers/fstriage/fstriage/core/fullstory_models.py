@@ -21,7 +21,7 @@ class Me:
 
 @dataclass(frozen=True, slots=True)
 class FullstoryUser:
-    """A user record from `/v2/users`: `id` is Fullstory's (the `U` of a `U:S` session ID), `uid` yours."""
+    """A user record from `/v2/users`: `id` is Fullstory's ID of the person, `uid` yours."""
 
     id: str
     uid: str | None
