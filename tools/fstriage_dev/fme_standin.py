@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from fstriage_dev.background_server import BackgroundServer
+
 EVENTS_PATH = "/api/events/bulk"
 CONTROL_PREFIX = "/__fme/"
 DEFAULT_KEY = "fme-local-server-key"  # published test value: never a real key
@@ -94,59 +96,31 @@ def problems(body: Any) -> list[str]:
     return found
 
 
-class FmeStandIn:
+class FmeStandIn(BackgroundServer):
+    _thread_name = "fme-standin"
+
     def __init__(self, *, api_key: str = DEFAULT_KEY, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.api_key = api_key
-        self._address = (host, port)
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
         self._requests: list[BulkRequest] = []
         self._faults: deque[Fault] = deque()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> FmeStandIn:
-        if self._server is None:
-            server = _Server(self._address, _Handler)
-            server.standin = self
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True, name="fme-standin"
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FmeStandIn:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def _make_server(self) -> ThreadingHTTPServer:
+        server = _Server(self._address, _Handler)
+        server.standin = self
+        return server
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the FME stand-in is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._bound_url("FME stand-in")
 
     @property
     def events_url(self) -> str:
         return self.base_url + EVENTS_PATH
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1]) if self._server is not None else 0
 
     # -- records and faults ------------------------------------------------------------------------
 

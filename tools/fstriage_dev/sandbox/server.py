@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from fstriage_dev.background_server import BackgroundServer
 from fstriage_dev.sandbox import conventions
 from fstriage_dev.sandbox import data as synth
 from fstriage_dev.sandbox.faults import Faults, FaultSettings
@@ -126,7 +127,7 @@ class _Route:
     authenticated: bool = True
 
 
-class FullstorySandbox:
+class FullstorySandbox(BackgroundServer):
     """Synthetic data (from `seed`) served over HTTP on an ephemeral 127.0.0.1 port.
 
     `public_url` is the address clients use when it differs from the bound one (e.g. a Lambda
@@ -134,6 +135,8 @@ class FullstorySandbox:
     Runtime switches live in `faults`; what was called is in `calls` and `requests`. `anchors` add
     users, sessions and segments with fixed IDs (e.g. `samples.sample_anchors()` for `events/`).
     """
+
+    _thread_name = "fs-sandbox"
 
     def __init__(
         self,
@@ -154,7 +157,7 @@ class FullstorySandbox:
             seed, now=now, users=users, org_id=org_id, app_url=app_url, anchors=anchors
         )
         self.faults = faults or Faults(seed=seed, role=role)
-        self._address = (host, port)
+        super().__init__(host, port)
         self._public_url = public_url.rstrip("/") if public_url else None
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
@@ -163,46 +166,18 @@ class FullstorySandbox:
         self._export_numbers = 0
         self._written: list[WrittenEvent] = []
         self._idempotent: dict[str, tuple[bytes, Reply]] = {}  # Idempotency-Key -> (body, first answer)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FullstorySandbox:
-        if self._server is None:
-            server = _Server(self._address, _Handler)
-            server.sandbox = self
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True, name="fs-sandbox"
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FullstorySandbox:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def _make_server(self) -> ThreadingHTTPServer:
+        server = _Server(self._address, _Handler)
+        server.sandbox = self
+        return server
 
     @property
     def base_url(self) -> str:
         """Where clients reach the sandbox (`public_url` when given, e.g. from inside a container)."""
-        if self._public_url:
-            return self._public_url
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._public_url or self._bound_url("sandbox")
 
     # -- records -----------------------------------------------------------------------------
 
