@@ -210,6 +210,7 @@ DEFAULT_INVESTIGATOR_ENV: dict[str, str] = {
     "REPORTS_BUCKET": "fstriage-test-reports",
     "INVESTIGATION_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/fstriage-test-investigations",
     "IDEMPOTENCY_TABLE_NAME": "fstriage-test-idempotency",
+    "STATE_TABLE_NAME": "fstriage-test-state",
 }
 SLACK_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/slack-webhook"
 
@@ -382,12 +383,14 @@ def investigator_stack(
         bucket = settings["REPORTS_BUCKET"]
         s3.create_bucket(Bucket=bucket)
         table_name = settings["IDEMPOTENCY_TABLE_NAME"]
-        dynamodb.create_table(
-            TableName=table_name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        for name in (table_name, settings.get("STATE_TABLE_NAME")):
+            if name:
+                dynamodb.create_table(
+                    TableName=name,
+                    BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                )
         key_secret = _secret_name(settings["FULLSTORY_API_KEY_SECRET_ARN"])
         if api_key is None:
             secretsmanager.create_secret(Name=key_secret)

@@ -73,9 +73,12 @@ INVESTIGATOR_ACTIONS = {
     "events:PutEvents": [
         {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}
     ],
-    "dynamodb:GetItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
-    "dynamodb:PutItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
-    "dynamodb:UpdateItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
+    "dynamodb:GetItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}, {"Fn::GetAtt": ["StateTable", "Arn"]}],
+    "dynamodb:PutItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}, {"Fn::GetAtt": ["StateTable", "Arn"]}],
+    "dynamodb:UpdateItem": [
+        {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
+        {"Fn::GetAtt": ["StateTable", "Arn"]},
+    ],
     "dynamodb:DeleteItem": [{"Fn::GetAtt": ["IdempotencyTable", "Arn"]}],
 } | XRAY_ACTIONS
 FUNCTION_ROLES = {"WebhookFunction": "WebhookRole", "InvestigatorFunction": "InvestigatorRole"}
@@ -918,6 +921,7 @@ def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack
         "REPORTS_BUCKET",
         "INVESTIGATION_QUEUE_URL",
         "IDEMPOTENCY_TABLE_NAME",
+        "STATE_TABLE_NAME",
         "EVENT_BUS_NAME",
         "MAX_SESSIONS_PER_INVESTIGATION",
         "FETCH_CONCURRENCY",

@@ -152,6 +152,8 @@ class InvestigatorSettings:
     reports_bucket: str
     queue_url: str
     idempotency_table: str
+    # Continuity pointers and the month's Activation count (None: an older stack without the table).
+    state_table: str | None = None
     event_bus_name: str = "default"
     region: str | None = None  # na1 | eu1; None: from the key's prefix
     api_url: str | None = None  # override for tests and the local sandbox
@@ -189,6 +191,7 @@ class InvestigatorSettings:
             reports_bucket=required(env, "REPORTS_BUCKET"),
             queue_url=required(env, "INVESTIGATION_QUEUE_URL"),
             idempotency_table=required(env, "IDEMPOTENCY_TABLE_NAME"),
+            state_table=optional(env, "STATE_TABLE_NAME"),
             event_bus_name=optional(env, "EVENT_BUS_NAME") or "default",
             region=region,
             api_url=optional(env, "FULLSTORY_API_URL"),
