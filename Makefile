@@ -36,13 +36,13 @@ export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup lint validate build test test-unit test-template test-integration test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
+.PHONY: help setup chromium lint validate build test test-unit test-template test-integration test-browser test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
 
 help:
 	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
 	@echo "make test   - install everything, then lint, type-check, validate, build and run every test tier"
 	@echo "make reliability - the reliability suite's full profile (about 7 min); figures for docs/reliability.md"
-	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, checkov in .venv-checkov, Lambda runtime in .venv-runtime)"
+	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, checkov in .venv-checkov, Lambda runtime in .venv-runtime, Debian's chromium)"
 	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
 	@echo "make clean  - remove venvs and build output"
 
@@ -72,7 +72,16 @@ $(RUNTIME_VENV)/.synced: $(UV) uv.lock
 
 $(RUNTIME_VENV): $(RUNTIME_VENV)/.synced
 
-setup: $(VENV)/.synced $(SAM) $(CHECKOV) $(RUNTIME_VENV)/.synced
+# The HTML report's browser test drives the system's Chromium through Playwright (Playwright's own
+# browser download is not reachable from our machines or CI). Silent when one is already installed.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+		echo "Chromium not found (the HTML report's browser test needs it): installing Debian's chromium with apt-get"; \
+		as_root=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+setup: $(VENV)/.synced $(SAM) $(CHECKOV) $(RUNTIME_VENV)/.synced chromium
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
@@ -105,6 +114,10 @@ test-template: $(VENV)/.synced
 test-integration: $(VENV)/.synced
 	$(call run_tier,tests/integration)
 
+# The HTML report in headless Chromium. A missing Chromium fails the tier (never a skip).
+test-browser: $(VENV)/.synced chromium
+	$(call run_tier,tests/browser)
+
 # The local stack end to end (sam build, moto, the runtime emulator). Here a missing tool fails, not skips.
 test-e2e: export FSTRIAGE_E2E_REQUIRED := 1
 test-e2e: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
@@ -116,7 +129,7 @@ test-reliability: export FSTRIAGE_E2E_REQUIRED := 1
 test-reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(call run_tier,tests/reliability)
 
-test: lint validate build test-unit test-template test-integration test-e2e test-reliability
+test: lint validate build test-unit test-template test-integration test-browser test-e2e test-reliability
 
 # The full profile (10,000 hostile requests, 20 alerts per local-stack row); figures go to docs/reliability.md.
 reliability: export FSTRIAGE_E2E_REQUIRED := 1

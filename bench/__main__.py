@@ -10,7 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import digest_speed, investigation_time, load, session_memory, webhook_cold, webhook_warm
+from bench import (
+    digest_speed,
+    investigation_time,
+    load,
+    session_memory,
+    time_to_report,
+    webhook_cold,
+    webhook_warm,
+)
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "webhook_warm": webhook_warm.main,
@@ -19,9 +27,10 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "digest_speed": digest_speed.main,
     "session_memory": session_memory.main,
     "load": load.main,
+    "time_to_report": time_to_report.main,
 }
-# Heavier: the whole local stack (runtime emulator, moto, SQS poller) for ~4 minutes.
-OPT_IN = frozenset({"load"})
+# Heavier: the whole local stack (runtime emulator, moto, SQS poller) for ~4 (load) to ~10 minutes.
+OPT_IN = frozenset({"load", "time_to_report"})
 
 
 def main(argv: Sequence[str]) -> int:

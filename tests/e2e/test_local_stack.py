@@ -228,6 +228,7 @@ def test_a_duplicate_delivery_makes_one_report(stack: LocalStack) -> None:
     assert queued_ids.count(first["request_id"]) == 1, queued_ids
     assert len(reports_of(stack, investigation_id)) == 1
     assert sorted(p.name for p in stack.reports_dir.glob(f"{investigation_id}.*")) == [
+        f"{investigation_id}.html",
         f"{investigation_id}.json",
         f"{investigation_id}.md",
     ]

@@ -432,7 +432,9 @@ def test_poll_records_live_for_the_export_chain_and_reports_for_the_idempotency_
         "IDEMPOTENCY_TABLE_NAME": "t",
     }
     settings = InvestigatorSettings.from_env(env)
-    chain = settings.export_max_polls * settings.export_poll_delay_seconds
+    chain = settings.export_max_polls * (
+        settings.export_poll_delay_seconds + settings.export_inline_wait_seconds
+    )
     redeliveries = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     assert investigator_app.poll_record_expiry(settings) == chain + redeliveries
     assert investigator_app.poll_record_expiry(settings) < settings.idempotency_expiry_seconds

@@ -14,9 +14,11 @@ tested on the Investigation with a client built with a small read timeout.
 from __future__ import annotations
 
 import functools
+import html
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from fstriage import investigator_app
@@ -91,6 +94,9 @@ class Rig:
             "FULLSTORY_API_URL": self.sandbox.base_url,
             "FULLSTORY_RATE_PER_SECOND": "1000",
             "EXPORT_POLL_DELAY_SECONDS": "0",
+            # Each pending answer re-queues, as the export tests expect (tests/*/test_export_inline_wait.py
+            # cover the in-process wait).
+            "EXPORT_INLINE_WAIT_SECONDS": "0",
         }
         settings.update(overrides)
         module = self.stack.load_investigator_handler(self.monkeypatch, **settings)
@@ -128,11 +134,15 @@ class Rig:
             report = json.loads(objects[key])
             jsonschema.validate(report, REPORT_SCHEMA)
             markdown_key = key.removesuffix(".json") + ".md"
+            html_key = key.removesuffix(".json") + ".html"
             assert markdown_key in objects, f"no Markdown twin for {key}"
+            assert html_key in objects, f"no HTML twin for {key}"
+            assert objects[html_key].decode().startswith("<!doctype html>")
             assert report["artifacts"] == {
                 "bucket": self.stack.bucket,
                 "json_key": key,
                 "markdown_key": markdown_key,
+                "html_key": html_key,
             }
             found.append((report, objects[markdown_key].decode()))
         return found
@@ -180,6 +190,10 @@ def assert_announces(event: dict[str, Any], report: dict[str, Any]) -> None:
         for group in report["error_groups"][:3]
     ]
     assert detail["report"] == report["artifacts"]
+    # The presigned GET of the HTML twin (signed with the test's fake credentials, pointing at moto).
+    url = urllib.parse.urlsplit(detail["report_url"])
+    assert url.path.endswith("/" + report["artifacts"]["html_key"])
+    assert "X-Amz-Signature" in urllib.parse.parse_qs(url.query)
     assert detail["cost"] == report["cost"]
 
 
@@ -938,6 +952,13 @@ def test_a_redelivered_request_makes_one_report_one_event_and_one_slack_post(
     [post] = slack.posts
     assert post["text"].startswith(f"*{report['headline']}* (complete)")
     assert f"s3://{rig.stack.bucket}/{report['artifacts']['markdown_key']}" in post["text"]
+    [event] = rig.stack.events(COMPLETED)
+    link = event["detail"]["report_url"]
+    assert f"<{link.replace('&', '&amp;')}|Open the report>" in post["text"]  # Slack unescapes `&amp;`
+    opened = requests.get(link, timeout=5)  # moto answers the presigned GET as S3 would
+    assert opened.status_code == 200, opened.text
+    assert opened.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert f'<h1 id="headline">{html.escape(report["headline"])}</h1>' in opened.text
     assert rig.stack.receive() == []
     metrics = emf_metrics(capsys.readouterr().out)
     assert (metrics["InvestigationCompleted"], metrics["InvestigationDuplicate"]) == (1, 1)

@@ -135,11 +135,13 @@ def test_no_secret_key_token_signature_or_email_leaks_into_logs_or_reports(drive
     logs = sorted(stack.log_dir.glob("*.log"))
     markdown = sorted(stack.reports_dir.glob("*.md"))
     json_reports = sorted(stack.reports_dir.glob("*.json"))
-    assert logs and markdown and json_reports
+    html = sorted(stack.reports_dir.glob("*.html"))
+    assert logs and markdown and json_reports and html
     needles = _needles(driver)
     in_logs, log_bytes, log_lines = _scan(logs, {**needles, "email": [CANARY_EMAIL]})
     in_markdown, md_bytes, md_lines = _scan(markdown, {**needles, "email": [CANARY_EMAIL]})
     in_json, json_bytes, json_lines = _scan(json_reports, needles)
+    in_html, html_bytes, html_lines = _scan(html, {**needles, "email": [CANARY_EMAIL]})
     emails_in_json, _, _ = _scan(json_reports, {"email": [CANARY_EMAIL]})
     record(
         "canaries",
@@ -154,10 +156,14 @@ def test_no_secret_key_token_signature_or_email_leaks_into_logs_or_reports(drive
         found_in_logs={k: len(v) for k, v in in_logs.items()},
         found_in_markdown={k: len(v) for k, v in in_markdown.items()},
         found_in_json={k: len(v) for k, v in in_json.items()},
+        html_files=len(html),
+        html_bytes=html_bytes,
+        found_in_html={k: len(v) for k, v in in_html.items()},
         unmasked_email_lines_in_json=len(emails_in_json.get("email", [])),
-        lines_scanned=log_lines + md_lines + json_lines,
+        lines_scanned=log_lines + md_lines + json_lines + html_lines,
     )
 
     assert in_logs == {}, f"canaries in the function logs: {in_logs}"
     assert in_markdown == {}, f"canaries in the Markdown reports: {in_markdown}"
     assert in_json == {}, f"secrets in the JSON reports: {in_json}"
+    assert in_html == {}, f"canaries in the HTML reports: {in_html}"

@@ -236,5 +236,31 @@ class MemoryFullstory:
         return synth.export_rows(self.data, segment_id, start=start, end=end, fields=[])
 
 
+@dataclass
+class MemoryActivationCounter:
+    """The DynamoDB Activation count's condition in memory: one month's count never passes the cap."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    expiries: dict[str, int] = field(default_factory=dict)
+    unavailable: bool = False
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def reserve(self, month: str, *, cap: int, expires_at: int) -> int | None:
+        self.calls["reserve"] += 1
+        if self.unavailable:
+            raise DependencyUnavailable("state")
+        if self.counts.get(month, 0) >= cap:
+            return None
+        self.counts[month] = self.counts.get(month, 0) + 1
+        self.expiries[month] = expires_at
+        return self.counts[month]
+
+    def used(self, month: str) -> int:
+        self.calls["used"] += 1
+        if self.unavailable:
+            raise DependencyUnavailable("state")
+        return self.counts.get(month, 0)
+
+
 def _not_found() -> FullstoryNotFound:
     return FullstoryNotFound("Requested resource does not exist", status=404, code="resource_not_found")

@@ -70,6 +70,8 @@ INVESTIGATOR_ACTIONS = {
     "sqs:SendMessage": [QUEUE_ARN],
     "secretsmanager:GetSecretValue": [{"Ref": "FullstoryApiKeySecret"}],
     "s3:PutObject": [REPORT_OBJECTS],
+    # S3ReportStore.link: a presigned GET acts with the role's permissions (the HTML report's link).
+    "s3:GetObject": [REPORT_OBJECTS],
     "events:PutEvents": [
         {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}
     ],
@@ -922,6 +924,7 @@ def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack
         "INVESTIGATION_QUEUE_URL",
         "IDEMPOTENCY_TABLE_NAME",
         "STATE_TABLE_NAME",
+        "CONTINUITY_HORIZON_DAYS",
         "EVENT_BUS_NAME",
         "MAX_SESSIONS_PER_INVESTIGATION",
         "FETCH_CONCURRENCY",
@@ -929,7 +932,11 @@ def test_investigator_environment_is_exactly_what_a_deployment_sets(stack: Stack
         "SESSION_EVENT_SOURCE",
         "WRITE_BACK_TO_FULLSTORY",
         "METRIC_SEGMENTS",
+        "REPORT_LINK_EXPIRY_SECONDS",
         "SLACK_WEBHOOK_SECRET_ARN",
+        "SLACK_QUIET_REPORTS",
+        "WATCHED_SEGMENTS",
+        "MONTHLY_ACTIVATION_CAP",
         "MAX_RECEIVE_COUNT",
         "QUEUE_VISIBILITY_TIMEOUT_SECONDS",
         "MALLOC_ARENA_MAX",
@@ -975,6 +982,8 @@ def test_investigator_parameter_defaults_agree_with_the_code_defaults(stack: Sta
     assert parameters["EventBusName"]["Default"] == code_defaults["event_bus_name"]
     assert parameters["SummaryProfileId"]["Default"] == ""
     assert parameters["SlackWebhookSecretArn"]["Default"] == ""
+    link = parameters["ReportLinkExpirySeconds"]
+    assert link["Default"] == link["MaxValue"] == code_defaults["report_link_expiry_seconds"] == 604800
     assert json.loads(parameters["MetricSegments"]["Default"]) == {}
     assert (
         parameters["MaxSessionsPerInvestigation"]["MinValue"],

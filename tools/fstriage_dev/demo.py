@@ -2,9 +2,15 @@
 
 It starts the local stack with the bundled Fullstory sandbox, sends every alert, note, custom event
 and stream sample in `events/` (re-signed now, as Fullstory would sign them), waits for the
-investigations, prints one line per trigger and the Markdown of one report, and exits 0 only when
-every expected report exists and validates against the report schema. Write-back into Fullstory is on,
-so it also prints how many server events the sandbox recorded for the demo's reports.
+investigations, prints one line per trigger (with the path of its HTML report), the Markdown of one
+report and the Slack message it would post, and exits 0 only when every expected report exists and
+validates against the report schema. Write-back into Fullstory is on, so it also prints how many server
+events the sandbox recorded for the demo's reports.
+
+The reports (JSON, Markdown, HTML) stay in `demo-reports/` in the checkout (ignored by git), emptied at
+the start of each run, so a printed path can still be opened after the demo exits. The Slack text's
+link is the presigned URL the investigator made; locally it points at the stack's moto S3, which is
+gone once the demo exits: open the HTML file instead.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,13 +30,17 @@ from typing import Any
 
 import jsonschema
 
+from fstriage.adapters.outputs import StoredReport
 from fstriage.core.signature import sign
+from fstriage.investigator_app import slack_text
 from fstriage_dev.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError, find_project_dir
+from fstriage_dev.local.reports import CollectedReport
 from fstriage_dev.local.stack import LocalStack
 
 # A source address inside Fullstory's published Streams range, so the samples pass the allow list.
 FULLSTORY_STREAM_SOURCE_IP = "8.35.195.3"
 SCHEMA_PATH = Path("layers/fstriage/fstriage/schemas/report.schema.json")
+DEMO_REPORTS_DIR = Path("demo-reports")  # in the checkout; .gitignore lists it
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,11 @@ def parser() -> argparse.ArgumentParser:
         epilog="example:\n  fstriage demo\n  fstriage demo --reports-dir reports/demo --timeout 300",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--reports-dir", type=Path, help="keep the reports here (default: a temporary folder)")
+    p.add_argument(
+        "--reports-dir",
+        type=Path,
+        help=f"keep the reports here (default: {DEMO_REPORTS_DIR}/ in the checkout, emptied on each run)",
+    )
     p.add_argument(
         "--timeout", type=float, default=240.0, help="seconds to wait for all reports (default 240)"
     )
@@ -115,34 +129,42 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     project = find_project_dir()
     samples = load_samples(project)
     schema = json.loads((project / SCHEMA_PATH).read_text())
-    with tempfile.TemporaryDirectory(prefix="fstriage-demo-") as scratch:
-        reports_dir = args.reports_dir or Path(scratch)
-        config = LocalConfig(
-            port=0,
-            reports_dir=reports_dir,
-            source_ip=FULLSTORY_STREAM_SOURCE_IP,
-            # Poll the segment export every 2 s rather than the deployed 30 s.
-            function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}},
-            parameters={"MetricSegments": _metric_segments(samples), WRITE_BACK_PARAMETER: "true"},
-            build=not args.no_build,
-            echo_logs=args.echo_logs,
-        )
-        with LocalStack(config, log=say) as stack:
-            triggers = []
-            for sample in samples:
-                status, answer = send(
-                    stack.webhook_url, sample, secret=config.signing_secret, org_id=config.org_id
-                )
-                triggers.append(Trigger(sample, status, answer.get("request_id")))
-                if status != 202:
-                    say(f"error: {sample.name} was answered {status} {answer}")
-                    return 1
-            wanted = {t.request_id for t in triggers if t.request_id}
-            say(f"sent {len(samples)} signed samples; waiting for {len(wanted)} investigations…")
-            reports = _wait(stack, wanted, args.timeout)
-            code = _summarise(triggers, reports, schema, say)
-            _say_written(stack, reports, say)
-            return code
+    reports_dir = args.reports_dir or fresh_demo_dir(project)
+    config = LocalConfig(
+        port=0,
+        reports_dir=reports_dir,
+        source_ip=FULLSTORY_STREAM_SOURCE_IP,
+        # Poll the segment export every 2 s rather than the deployed 30 s.
+        function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}},
+        parameters={"MetricSegments": _metric_segments(samples), WRITE_BACK_PARAMETER: "true"},
+        build=not args.no_build,
+        echo_logs=args.echo_logs,
+    )
+    with LocalStack(config, log=say) as stack:
+        triggers = []
+        for sample in samples:
+            status, answer = send(
+                stack.webhook_url, sample, secret=config.signing_secret, org_id=config.org_id
+            )
+            triggers.append(Trigger(sample, status, answer.get("request_id")))
+            if status != 202:
+                say(f"error: {sample.name} was answered {status} {answer}")
+                return 1
+        wanted = {t.request_id for t in triggers if t.request_id}
+        say(f"sent {len(samples)} signed samples; waiting for {len(wanted)} investigations…")
+        reports = _wait(stack, wanted, args.timeout)
+        code = _summarise(triggers, reports, schema, say)
+        _say_written(stack, reports, say)
+        return code
+
+
+def fresh_demo_dir(project: Path) -> Path:
+    """`demo-reports/` in the checkout, emptied: what a run prints is what it made."""
+    folder = project / DEMO_REPORTS_DIR
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _metric_segments(samples: Sequence[Sample]) -> str:
@@ -201,17 +223,37 @@ def _summarise(
             f"{trigger.sample.name:34} {report['trigger']['kind']:14} {report['status']:9} "
             f"{len(report['sessions']):>8}  {top}"
         )
-        print(f"{'':34} {'':14} {'':9} {'':>8}  {entry['path'].json_path}")
+        collected = entry["path"]
+        print(f"{'':34} {'':14} {'':9} {'':>8}  {collected.html_path or collected.json_path}")
         if shown is None or report["trigger"]["kind"] == "segment_alert":
             shown = entry
     if shown is not None:
+        collected = shown["path"]
         print()
-        print(shown["path"].markdown_path.read_text())
+        print(collected.markdown_path.read_text())
+        if collected.html_path is not None:
+            say(f"HTML report (open it in a browser): {collected.html_path}")
+        else:
+            ok = False
+            say(f"error: no HTML report for {collected.investigation_id}")
+        print("Slack message (as the investigator would post it; locally its link points at moto's S3):")
+        print(_slack_text(collected))
     if not ok:
         say("demo failed: some reports are missing or invalid")
         return 1
     say(f"demo ok: {len(reports)} reports, all valid against {SCHEMA_PATH}")
     return 0
+
+
+def _slack_text(collected: CollectedReport) -> str:
+    stored = collected.detail.get("report") or {}
+    keys = StoredReport(
+        bucket=stored.get("bucket", ""),
+        json_key=stored.get("json_key", ""),
+        markdown_key=stored.get("markdown_key", ""),
+        html_key=stored.get("html_key"),
+    )
+    return slack_text(collected.load(), keys, collected.report_url)
 
 
 def _say_written(stack: LocalStack, reports: dict[str, dict[str, Any]], say: Callable[[str], None]) -> None:

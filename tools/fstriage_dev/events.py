@@ -33,6 +33,7 @@ from fstriage.core.ports import Claim, ClaimResult, SigningKeys
 from fstriage.core.republish import republished
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.signature import HEADER_NAME, sign
+from fstriage.core.watch import tick_message
 from fstriage.settings import WebhookSettings
 
 # Published test values (the same as tests/support/constants.py).
@@ -46,6 +47,7 @@ SYSTEM_WEBHOOK_IP = "198.51.100.23"
 OUTSIDE_STREAM_IP = "203.0.113.9"
 
 SIGNED_AT = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())  # 1793491200
+WATCH_TICK_AT = datetime(2026, 11, 1, tzinfo=UTC)  # midnight: every daily watched segment is due
 STALE_SIGNED_AT = 1_000_000_000  # 2001-09-09: outside any sane tolerance
 # The fixed SIGNED_AT must pass the timestamp check for years to come, so local invokes use a huge
 # tolerance (20 years). A deployed stack uses the default, 300 s.
@@ -661,6 +663,17 @@ def examples() -> list[Example]:
             "as the FME forwarder's queue hands it over (FmeForwarder=enabled). The forwarder looks up "
             "the session's uid in Fullstory and posts one FME event (eventTypeId Checkout_Failed, value "
             "from split.value when present), so its answer depends on both APIs and none is fixed here.",
+            None,
+        ),
+    )
+    found.append(
+        Example(
+            "sqs-watch-tick.json",
+            INVESTIGATOR_FUNCTION,
+            sqs_event(json.dumps(tick_message(WATCH_TICK_AT), separators=(",", ":")), {}),
+            "The hourly tick the WatchSchedule sends (WatchedSegments set), as the investigator receives "
+            "it: it queues one 'scheduled' investigation request per watched segment whose period ended "
+            "then (at 00:00 UTC, every daily one). With WATCHED_SEGMENTS empty it queues nothing.",
             None,
         ),
     )

@@ -61,12 +61,26 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemNotFoundError,
 )
 
+from fstriage.adapters.activations import DynamoActivationCounter
+from fstriage.adapters.continuity_store import DynamoContinuityStore
 from fstriage.adapters.fullstory import FullstoryClient, app_base_url, org_region
 from fstriage.adapters.outputs import EventBridgePublisher, S3ReportStore, SlackNotifier, StoredReport
 from fstriage.adapters.secrets import SecretText
 from fstriage.adapters.sqs import SqsRequestQueue
+from fstriage.core.budget import ActivationBudget
+from fstriage.core.continuity import (
+    Continuity,
+    ReportPointer,
+    StoredPointer,
+    classify,
+    expiry,
+    pointer_from_report,
+    previous_for,
+    subject_key,
+)
 from fstriage.core.errors import ConfigurationError, DependencyUnavailable, FstriageError, PayloadError
 from fstriage.core.fullstory_models import FullstoryUsage
+from fstriage.core.html_report import render_html
 from fstriage.core.investigation import (
     Evidence,
     Finished,
@@ -80,8 +94,9 @@ from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
 from fstriage.core.republish import Republished, republished
-from fstriage.core.request import SCHEMA_VERSION, InvestigationRequest
+from fstriage.core.request import SCHEMA_VERSION, InvestigationRequest, isoformat
 from fstriage.core.request_checks import request_problems
+from fstriage.core.watch import is_tick, read_tick, scheduled_requests
 from fstriage.core.writeback import NOTE_TOPIC, build_events, report_uri, write_back
 from fstriage.settings import InvestigatorSettings
 
@@ -95,12 +110,14 @@ WRITE_BACK_RESERVE_SECONDS = 10.0
 
 
 def poll_record_expiry(settings: InvestigatorSettings) -> int:
-    """Seconds a `request_id#polls` record answers for: a whole export chain's delays (the longest a
-    chain that keeps polling lives) plus every redelivery of one link (visibility x maxReceiveCount).
+    """Seconds a `request_id#polls` record answers for: a whole export chain's delays and in-process
+    waits (the longest a chain that keeps polling lives) plus every redelivery of one link (visibility x
+    maxReceiveCount).
     Longer would answer a resend of a request whose chain died from the dead chain's record; shorter
     would let a late redelivery of a link start a second, paid chain (its report still guarded)."""
     investigation = settings.investigation()
-    chain = investigation.export_max_polls * investigation.export_poll_delay_seconds
+    per_link = investigation.export_poll_delay_seconds + investigation.export_inline_wait_seconds
+    chain = int(investigation.export_max_polls * per_link)
     slack = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     return max(1, min(chain + slack, settings.idempotency_expiry_seconds))
 
@@ -116,6 +133,10 @@ class InvestigatorRuntime:
     persistence: DynamoDBPersistenceLayer
     idempotency: IdempotencyConfig  # `#finished`: the long expiry
     poll_idempotency: IdempotencyConfig  # `#polls`: bounded by an export chain's life
+    # The month's Activation count, when a monthly cap is set (`core.budget`).
+    activations: DynamoActivationCounter | None = None
+    # The last report per subject (`core.continuity`), when the stack has a state table.
+    continuity: DynamoContinuityStore | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorRuntime:
@@ -138,6 +159,10 @@ class InvestigatorRuntime:
             poll_idempotency=IdempotencyConfig(
                 event_key_jmespath="idempotency_key", expires_after_seconds=poll_record_expiry(settings)
             ),
+            activations=DynamoActivationCounter(settings.state_table)
+            if settings.monthly_activation_cap and settings.state_table
+            else None,
+            continuity=DynamoContinuityStore(settings.state_table) if settings.state_table else None,
         )
 
 
@@ -261,6 +286,10 @@ class InvestigatorApp:
         number = _receive_count(record)
         attempt = _Attempt(record.message_id, number, number >= runtime.settings.max_receive_count)
         self._attempt, self._ran, self._spent = attempt, False, None
+        tick = _tick_of(record.body)
+        if tick is not None:
+            self._tick(runtime, tick, attempt)
+            return
         read = read_message(record.body)
         if isinstance(read, Unreadable):
             poison = PayloadError(f"queued message is not an investigation request: {read.detail}")
@@ -417,9 +446,16 @@ class InvestigatorApp:
             self._count("InvestigatorMisconfigured")
             return self._finish(request, _unconfigured(request, missing_key), NOTHING_SPENT)
         self._spent = client
-        outcome = Investigation(client, runtime.settings.investigation(), deadline=self._deadline).run(
-            request
+        budget = (
+            ActivationBudget(runtime.activations, runtime.settings.monthly_activation_cap)
+            if runtime.activations is not None
+            else None
         )
+        outcome = Investigation(
+            client, runtime.settings.investigation(), deadline=self._deadline, activations=budget
+        ).run(request)
+        if budget is not None:
+            self._record_budget(budget)
         if isinstance(outcome, Requeue):
             runtime.queue.send(
                 outcome.request.to_json(),
@@ -507,8 +543,22 @@ class InvestigatorApp:
         runtime = self._runtime
         assert isinstance(runtime, InvestigatorRuntime)
         generated_at = datetime.now(UTC)
+        subject = self._subject_pointer(runtime, outcome.evidence)
+        investigation_id = investigation_id_for(outcome.evidence.request.request_id)
+        previous = previous_for(subject[1], investigation_id) if subject else None
+
+        def classify_groups(groups: list[dict[str, Any]]) -> Continuity | None:
+            if subject is None:
+                return None
+            horizon = runtime.settings.continuity_horizon_days
+            return classify(
+                subject[0], groups, previous, generated_at=isoformat(generated_at), horizon_days=horizon
+            )
+
         # Valid JSON and UTF-8 whatever a visitor's page or the queue held, so the report always stores.
-        report: dict[str, Any] = json_safe(build_report(outcome.evidence, usage, generated_at))
+        report: dict[str, Any] = json_safe(
+            build_report(outcome.evidence, usage, generated_at, previous=classify_groups)
+        )
         # Named by the day the request was received, not generated: the same on every attempt, so a
         # write-back's `report_uri` (and so its body under its Idempotency-Key) never changes.
         received = outcome.evidence.request.origin.received_at
@@ -518,18 +568,81 @@ class InvestigatorApp:
         if writes is not None:
             # Again, with the write-back's note and writes: nothing else changes (the note never degrades).
             usage = usage.plus(writes)
-            report = json_safe(build_report(outcome.evidence, usage, generated_at))
+            report = json_safe(build_report(outcome.evidence, usage, generated_at, previous=classify_groups))
         report["artifacts"] = {
             "bucket": stored.bucket,
             "json_key": stored.json_key,
             "markdown_key": stored.markdown_key,
+            **({"html_key": stored.html_key} if stored.html_key else {}),
         }
         markdown = render_markdown(report)
-        runtime.store.put(stored, report, markdown)
-        runtime.publisher.publish(completion_detail(report, stored))
-        self._notify_slack(runtime, report, stored)
+        expiry = runtime.settings.report_link_expiry_seconds
+        html = render_html(report, previous_url=previous_link(runtime.store, report, expiry))
+        runtime.store.put(stored, report, markdown, html)
+        # Signed here (no call to S3); it outlives neither `expiry` nor the role's credentials.
+        report_url = runtime.store.link(stored.html_key, expiry) if stored.html_key else None
+        runtime.publisher.publish(completion_detail(report, stored, report_url))
+        self._notify_slack(runtime, report, stored, report_url)
+        if subject is not None:
+            self._remember(runtime, subject[0], report, stored, previous)
         self._record_outcome(outcome.evidence, report, usage.activations)
         return {"investigation_id": report["investigation_id"], "status": report["status"]}
+
+    def _subject_pointer(
+        self, runtime: InvestigatorRuntime, evidence: Evidence
+    ) -> tuple[str, StoredPointer | None] | None:
+        """The report's subject key and the pointer stored for it; None when the report has no stable
+        subject or there is no state table. An unreadable pointer is a note, never a failed report."""
+        store = runtime.continuity
+        request = evidence.request
+        metric = request.trigger.alert.metric_name if request.trigger.alert else None
+        key = subject_key(
+            request,
+            segment_id=evidence.segment.id if evidence.segment else None,
+            uid=request.subject.uid or next((f.uid for f in evidence.sessions if f.uid), None),
+            email=request.subject.email or next((f.email for f in evidence.sessions if f.email), None),
+            mapped_segment=runtime.settings.metric_segments.get(metric or "") if metric else None,
+        )
+        if store is None or key is None or evidence.fatal:
+            return None
+        try:
+            return key, store.latest(key)
+        except FstriageError as error:
+            evidence.notes.add(
+                "continuity_unavailable",
+                f"Whether anything is new since the last report could not be known (the state table "
+                f"answered: {error.reason}); this report compares with nothing.",
+                degrades=False,
+            )
+            self._count("ContinuityUnavailable")
+            return None
+
+    def _remember(
+        self,
+        runtime: InvestigatorRuntime,
+        key: str,
+        report: dict[str, Any],
+        stored: StoredReport,
+        previous: ReportPointer | None,
+    ) -> None:
+        """Point the subject at this report (a conditional write: a newer report is never replaced)."""
+        store = runtime.continuity
+        continuity = report.get("continuity")
+        if store is None or continuity is None:
+            return
+        horizon = runtime.settings.continuity_horizon_days
+        latest = pointer_from_report(report, stored.json_key)
+        try:
+            kept = store.remember(
+                key, StoredPointer(latest, previous), expires_at=expiry(report["generated_at"], horizon)
+            )
+        except FstriageError as error:
+            # The report exists; the next one on this subject will compare with an older report.
+            self._logger.warning("continuity pointer not stored: %s", error.reason)
+            self._count("ContinuityUnavailable")
+            return
+        if not kept:
+            self._logger.info("a newer report on the same subject is already the continuity pointer")
 
     def _write_back(
         self, runtime: InvestigatorRuntime, evidence: Evidence, report: dict[str, Any], stored: StoredReport
@@ -574,12 +687,21 @@ class InvestigatorApp:
         return writer.usage
 
     def _notify_slack(
-        self, runtime: InvestigatorRuntime, report: dict[str, Any], stored: StoredReport
+        self,
+        runtime: InvestigatorRuntime,
+        report: dict[str, Any],
+        stored: StoredReport,
+        report_url: str | None = None,
     ) -> None:
         if runtime.slack is None:
             return
+        if report.get("quiet") and not runtime.settings.slack_quiet_reports:
+            # Nothing new to say: stored and on the bus, not posted (SLACK_QUIET_REPORTS to post it).
+            self._logger.info("quiet report; not posted to Slack")
+            self._count("SlackQuietSkipped")
+            return
         try:
-            runtime.slack.post(slack_text(report, stored))
+            runtime.slack.post(slack_text(report, stored, report_url))
         except FstriageError as error:
             # The report exists; a chat message is not worth a second investigation.
             self._logger.warning("Slack message not sent: %s", error.reason)
@@ -606,6 +728,56 @@ class InvestigatorApp:
         ) as metric:
             metric.add_dimension(name="status", value=report["status"])
 
+    def _tick(self, runtime: InvestigatorRuntime, message: Any, attempt: _Attempt) -> None:
+        """A schedule tick (`core.watch`): queue one `scheduled` request per watched segment that is due.
+
+        Their request IDs derive from the segment and the period, so a redelivered tick (or a retry after
+        a failed send) queues the same requests again, and the investigator's idempotency absorbs them."""
+        try:
+            tick = read_tick(message)
+        except PayloadError as error:
+            self._log_failure(
+                "queued tick cannot be read", error, attempt, request_id=None, detail=error.message
+            )
+            self._count("WatchTickRejected")
+            raise
+        requests = scheduled_requests(
+            runtime.settings.watched_segments,
+            tick,
+            org_id=runtime.settings.org_id,
+            received_at=datetime.now(UTC),
+        )
+        for request in requests:
+            runtime.queue.send(request.to_json(), attributes={"schema_version": "1", "kind": "scheduled"})
+        self._logger.info(
+            "watch tick",
+            extra={
+                "scheduled_at": isoformat(tick.scheduled_at),
+                "watched": len(runtime.settings.watched_segments),
+                "queued": [request.request_id for request in requests],
+            },
+        )
+        self._count("WatchTick")
+        self._metrics.add_metric(
+            name="ScheduledInvestigationsQueued", unit=MetricUnit.Count, value=len(requests)
+        )
+
+    def _record_budget(self, budget: ActivationBudget) -> None:
+        """How much of the month's Activation cap is used (the ActivationsUsed alarm watches it), and
+        whether the cap stopped this investigation's calls."""
+        try:
+            percent = budget.used_percent()
+        except DependencyUnavailable:
+            self._logger.warning("the month's Activation count could not be read")
+            return
+        self._metrics.add_metric(name="ActivationBudgetUsedPercent", unit=MetricUnit.Percent, value=percent)
+        if budget.exhausted:
+            self._logger.warning(
+                "monthly Activation cap reached",
+                extra={"cap": budget.cap, "month": budget.month, "calls_refused": budget.refused},
+            )
+            self._count("ActivationCapReached")
+
     def _fullstory(self, runtime: InvestigatorRuntime) -> FullstoryClient:
         """One client per container and key: its connection pool and rate limit are shared."""
         key = runtime.api_key()
@@ -623,6 +795,15 @@ class InvestigatorApp:
 
     def _count(self, name: str) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _tick_of(body: str) -> Any:
+    """The message when it is a schedule tick (`core.watch`), else None (read as a request)."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return message if is_tick(message) else None
 
 
 def _is_day(value: Any) -> bool:
@@ -643,13 +824,40 @@ def _unconfigured(request: InvestigationRequest, error: ConfigurationError) -> F
     return Finished(evidence)
 
 
-def completion_detail(report: dict[str, Any], stored: StoredReport) -> dict[str, Any]:
-    """The "Investigation Completed" event: enough to route and triage without opening S3."""
+def previous_link(store: S3ReportStore, report: dict[str, Any], expiry: int) -> str | None:
+    """A presigned link to the previous report's HTML twin (named like its JSON), when continuity
+    names one. A report stored before HTML twins existed has none: its link answers 404."""
+    previous = (report.get("continuity") or {}).get("previous") or {}
+    json_key = previous.get("json_key")
+    if not isinstance(json_key, str) or not json_key.endswith(".json"):
+        return None
+    return store.link(json_key.removesuffix(".json") + ".html", expiry)
+
+
+def completion_detail(
+    report: dict[str, Any], stored: StoredReport, report_url: str | None = None
+) -> dict[str, Any]:
+    """The "Investigation Completed" event: enough to route and triage without opening S3.
+    `report_url` is the presigned link to the HTML report (None when it could not be signed)."""
     return {
         "investigation_id": report["investigation_id"],
         "request_id": report["request_id"],
         "status": report["status"],
         "headline": report["headline"],
+        # No errors, or only ongoing ones: a rule can skip paging on it.
+        "quiet": bool(report.get("quiet")),
+        # What is new since the last report on the same subject: a rule can page only on these.
+        "new_error_groups": [
+            {"kind": group["kind"], "signature": group["signature"], "sessions": len(group["sessions"])}
+            for group in report["error_groups"]
+            if group.get("state") == "new"
+        ],
+        "continuity": {
+            "subject_key": report["continuity"]["subject_key"],
+            "previous_investigation_id": (report["continuity"]["previous"] or {}).get("investigation_id"),
+        }
+        if report.get("continuity")
+        else None,
         "trigger": {"kind": report["trigger"]["kind"], "event_name": report["trigger"]["event_name"]},
         "session_count": len(report["sessions"]),
         "top_error_groups": [
@@ -661,12 +869,18 @@ def completion_detail(report: dict[str, Any], stored: StoredReport) -> dict[str,
             }
             for group in report["error_groups"][:TOP_GROUPS_IN_EVENT]
         ],
-        "report": {"bucket": stored.bucket, "json_key": stored.json_key, "markdown_key": stored.markdown_key},
+        "report": {
+            "bucket": stored.bucket,
+            "json_key": stored.json_key,
+            "markdown_key": stored.markdown_key,
+            **({"html_key": stored.html_key} if stored.html_key else {}),
+        },
+        "report_url": report_url,
         "cost": report["cost"],
     }
 
 
-def slack_text(report: dict[str, Any], stored: StoredReport) -> str:
+def slack_text(report: dict[str, Any], stored: StoredReport, report_url: str | None = None) -> str:
     """Slack mrkdwn. Every piece of report text can come from a website visitor (console messages,
     click targets), so it is escaped: no `<!channel>` pings, links or broken code spans from them."""
     lines = [f"*{_slack_escape(report['headline'])}* ({report['status']})"]
@@ -679,6 +893,9 @@ def slack_text(report: dict[str, Any], stored: StoredReport) -> str:
     if unread:
         # Never a silent loss: what could not be read travels with the headline (key names only).
         lines.append(f"⚠ {_slack_escape(unread['note'])}")
+    if report_url:
+        # Our presigned URL, not visitor text: its `&` escaped, as Slack asks of every control character.
+        lines.append(f"<{_slack_escape(report_url)}|Open the report> (the link expires; see the README)")
     lines.append(f"Report: s3://{stored.bucket}/{stored.markdown_key}")
     return mask_email("\n".join(lines))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
+from fstriage.core.watch import WatchedSegment, parse_watched_segments
 
 if TYPE_CHECKING:  # the investigation core (digest included) is the investigator's, not the webhook's
     from fstriage.core.investigation import EventSource, InvestigationSettings
@@ -116,6 +117,16 @@ def json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
 _EVERY_EVENT = "*"
 
 
+def _activation_cap(env: Mapping[str, str]) -> int:
+    """MONTHLY_ACTIVATION_CAP: 0 (no cap) or a whole number; a cap is counted in the state table."""
+    cap = number(env, "MONTHLY_ACTIVATION_CAP", 0, minimum=0)
+    if cap != int(cap):
+        raise ConfigurationError("setting MONTHLY_ACTIVATION_CAP must be a whole number")
+    if cap and not optional(env, "STATE_TABLE_NAME"):
+        raise ConfigurationError("setting MONTHLY_ACTIVATION_CAP needs STATE_TABLE_NAME (the state table)")
+    return int(cap)
+
+
 @dataclass(frozen=True, slots=True)
 class CustomEventSelection:
     """Which custom events are investigated: every one (`*`), or those named (case-insensitive).
@@ -143,6 +154,18 @@ class CustomEventSelection:
 INVESTIGATE_EVERY_CUSTOM_EVENT = CustomEventSelection(None)
 
 
+MAX_REPORT_LINK_EXPIRY_SECONDS = 7 * 24 * 3600  # S3's limit for a SigV4 presigned URL
+
+
+def _report_link_expiry(env: Mapping[str, str]) -> int:
+    seconds = int(number(env, "REPORT_LINK_EXPIRY_SECONDS", MAX_REPORT_LINK_EXPIRY_SECONDS, minimum=1))
+    if seconds > MAX_REPORT_LINK_EXPIRY_SECONDS:
+        raise ConfigurationError(
+            f"setting REPORT_LINK_EXPIRY_SECONDS must be at most {MAX_REPORT_LINK_EXPIRY_SECONDS} (7 days)"
+        )
+    return seconds
+
+
 @dataclass(frozen=True, slots=True)
 class InvestigatorSettings:
     """The investigator function's settings (its environment, as the template sets it)."""
@@ -154,6 +177,8 @@ class InvestigatorSettings:
     idempotency_table: str
     # Continuity pointers and the month's Activation count (None: an older stack without the table).
     state_table: str | None = None
+    # How far back a report looks for the previous one on its subject (`core.continuity`).
+    continuity_horizon_days: int = 7
     event_bus_name: str = "default"
     region: str | None = None  # na1 | eu1; None: from the key's prefix
     api_url: str | None = None  # override for tests and the local sandbox
@@ -166,6 +191,8 @@ class InvestigatorSettings:
     metric_segments: dict[str, str] = field(default_factory=dict)
     export_poll_delay_seconds: int = 30
     export_max_polls: int = 20
+    # Seconds one invocation polls a young export in-process before re-queueing it (0: re-queue at once).
+    export_inline_wait_seconds: float = 20.0
     slack_webhook_secret_arn: str | None = None
     idempotency_expiry_seconds: int = 7 * 24 * 3600
     max_receive_count: int = 5  # the queue's redrive maxReceiveCount
@@ -174,6 +201,14 @@ class InvestigatorSettings:
     write_back: bool = False
     # Which custom events are investigated (`*`: all); every one is re-published either way.
     investigate_custom_events: CustomEventSelection = INVESTIGATE_EVERY_CUSTOM_EVENT
+    # The presigned link to the HTML report (Slack, EventBridge); S3 caps a SigV4 link at 7 days.
+    report_link_expiry_seconds: int = MAX_REPORT_LINK_EXPIRY_SECONDS
+    # Segments investigated on a schedule between alerts (`core.watch`); empty: none.
+    watched_segments: tuple[WatchedSegment, ...] = ()
+    # Whether a quiet report (no errors, or only ongoing ones) is still posted to Slack.
+    slack_quiet_reports: bool = False
+    # Activations a month may spend (`core.budget`, counted in the state table); 0: no cap.
+    monthly_activation_cap: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> InvestigatorSettings:
@@ -192,6 +227,7 @@ class InvestigatorSettings:
             queue_url=required(env, "INVESTIGATION_QUEUE_URL"),
             idempotency_table=required(env, "IDEMPOTENCY_TABLE_NAME"),
             state_table=optional(env, "STATE_TABLE_NAME"),
+            continuity_horizon_days=int(number(env, "CONTINUITY_HORIZON_DAYS", 7, minimum=1)),
             event_bus_name=optional(env, "EVENT_BUS_NAME") or "default",
             region=region,
             api_url=optional(env, "FULLSTORY_API_URL"),
@@ -204,6 +240,7 @@ class InvestigatorSettings:
             metric_segments=json_object(env, "METRIC_SEGMENTS"),
             export_poll_delay_seconds=int(number(env, "EXPORT_POLL_DELAY_SECONDS", 30, minimum=0)),
             export_max_polls=int(number(env, "EXPORT_MAX_POLLS", 20, minimum=1)),
+            export_inline_wait_seconds=number(env, "EXPORT_INLINE_WAIT_SECONDS", 20, minimum=0),
             slack_webhook_secret_arn=optional(env, "SLACK_WEBHOOK_SECRET_ARN"),
             max_receive_count=int(number(env, "MAX_RECEIVE_COUNT", 5, minimum=1)),
             queue_visibility_timeout_seconds=int(
@@ -211,6 +248,10 @@ class InvestigatorSettings:
             ),
             write_back=choice(env, "WRITE_BACK_TO_FULLSTORY", "false", ("true", "false")) == "true",
             investigate_custom_events=CustomEventSelection.parse(env.get("INVESTIGATE_CUSTOM_EVENTS", "*")),
+            report_link_expiry_seconds=_report_link_expiry(env),
+            watched_segments=parse_watched_segments(env.get("WATCHED_SEGMENTS", "")),
+            slack_quiet_reports=choice(env, "SLACK_QUIET_REPORTS", "false", ("true", "false")) == "true",
+            monthly_activation_cap=_activation_cap(env),
         )
 
     def investigation(self) -> InvestigationSettings:
@@ -224,5 +265,6 @@ class InvestigatorSettings:
             event_source=self.event_source,
             export_poll_delay_seconds=min(self.export_poll_delay_seconds, 900),  # the SQS maximum
             export_max_polls=self.export_max_polls,
+            export_inline_wait_seconds=self.export_inline_wait_seconds,
             metric_segments=dict(self.metric_segments),
         )

@@ -1,5 +1,5 @@
 """Reports out of the stack: "Investigation Completed" events (captured from EventBridge into an SQS
-queue) -> the report's S3 objects -> `<reports-dir>/<investigation_id>.json` and `.md`."""
+queue) -> the report's S3 objects -> `<reports-dir>/<investigation_id>.json`, `.md` and `.html`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ class CollectedReport:
     json_path: Path
     markdown_path: Path
     detail: dict[str, Any]  # the event's detail
+    html_path: Path | None = None  # None: the event named no HTML twin
+
+    @property
+    def report_url(self) -> str | None:
+        """The event's presigned link to the HTML report (locally, it points at moto's S3)."""
+        url = self.detail.get("report_url")
+        return url if isinstance(url, str) else None
 
     def load(self) -> dict[str, Any]:
         report: dict[str, Any] = json.loads(self.json_path.read_text())
@@ -106,7 +113,9 @@ class ReportCollector:
         if not investigation_id or "/" in investigation_id or investigation_id.startswith("."):
             raise ValueError(f"unexpected investigation_id {investigation_id!r}")
         paths = {}
-        for key, suffix in (("json_key", ".json"), ("markdown_key", ".md")):
+        for key, suffix in (("json_key", ".json"), ("markdown_key", ".md"), ("html_key", ".html")):
+            if key == "html_key" and not stored.get(key):
+                continue
             body = s3.get_object(Bucket=stored["bucket"], Key=stored[key])["Body"].read()
             paths[suffix] = _write(self.reports_dir / f"{investigation_id}{suffix}", body)
         report = CollectedReport(
@@ -115,6 +124,7 @@ class ReportCollector:
             json_path=paths[".json"],
             markdown_path=paths[".md"],
             detail=detail,
+            html_path=paths.get(".html"),
         )
         with self._changed:
             self._reports.append(report)

@@ -20,11 +20,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from fstriage.core.republish import EVENT_SOURCE
+from fstriage.core.watch import tick_message
 from fstriage_dev import fme_standin
 from fstriage_dev.local.aws import MotoServer, Resources, create_resources
 from fstriage_dev.local.build import build_dir, sam_build
@@ -200,7 +202,8 @@ class LocalStack:
             reports_dir=self.reports_dir,
             stop=self._stop,
             on_report=lambda report: self._log(
-                f"report {report.investigation_id} ({report.status}): {report.markdown_path}"
+                f"report {report.investigation_id} ({report.status}): "
+                f"{report.html_path or report.markdown_path}"
             ),
         )
         self._collector.start()
@@ -335,6 +338,15 @@ class LocalStack:
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's moto (fake credentials)."""
         return self._client(service)
+
+    def tick(self, at: datetime) -> str:
+        """Send the watch schedule's tick for `at` to the investigation queue, as EventBridge Scheduler
+        would at that hour (the Scheduler itself does not run here): the investigator queues a
+        `scheduled` request per watched segment due then (the WatchedSegments parameter). Returns the
+        message ID."""
+        body = json.dumps(tick_message(at), separators=(",", ":"))
+        answer = self._client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=body)
+        return str(answer["MessageId"])
 
     def queue_depth(self, queue_url: str) -> int:
         """Visible + in flight + delayed messages."""

@@ -5,6 +5,7 @@ Change them in-process (`sandbox.faults.update(rate_limit_count=2)`) or out of p
 defaults). Counters (`rate_limit_count`, `server_error_count`) are consumed one per API call. Rates
 (`rate_limit_rate`, `server_error_rate`) roll a seeded RNG per API call, 429 first: a storm of 30% is
 e.g. `rate_limit_rate=0.15, server_error_rate=0.15 / 0.85`. `reseed(n)` makes a storm repeatable.
+`export_ready_after_seconds` makes an export ready after E seconds of wall time instead of after N polls.
 `event_convention` is a shape switch, not a fault: the `event_properties` keys the events endpoint
 answers with (see `conventions`). `user_ids` is one too: which IDs `GET /v2/users/{id}` answers for
 (Fullstory does not document whether it takes the individual's or the device's).
@@ -43,6 +44,9 @@ class FaultSettings:
     # False: every 403 says only "Forbidden", as nothing promises Fullstory names the cause.
     forbidden_wording: bool = True
     export_pending_polls: int = 1  # PENDING answers before an export completes
+    # >= 0: an export completes this many seconds after it started, however often it is polled
+    # (`export_pending_polls` is then ignored), and its `estimatePctComplete` grows linearly with time.
+    export_ready_after_seconds: float = -1.0
     export_never_completes: bool = False
     export_fails: bool = False  # the export ends FAILED instead of COMPLETED
     drip_delay_ms: int = 0  # > 0: the body is sent in small chunks with this pause between them

@@ -93,6 +93,21 @@ class _Export:
     pending_left: int
     state: str = "PENDING"
     finished: datetime | None = None
+    # With `export_ready_after_seconds`: ready this many seconds after `started` (monotonic), polls aside.
+    ready_after: float | None = None
+    started: float = 0.0
+
+    def progress(self) -> float:
+        """`estimatePctComplete`: 100 when done; linear in time for a timed export (unrounded: its
+        first check, milliseconds after the start, already tells a long export from a short one), else
+        40."""
+        if self.state != "PENDING":
+            return 100
+        if self.ready_after is None:
+            return 40
+        if self.ready_after <= 0:
+            return 99.9
+        return min(99.9, 100 * (time.monotonic() - self.started) / self.ready_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +251,9 @@ class FullstorySandbox(BackgroundServer):
 
     # -- exports -----------------------------------------------------------------------------
 
-    def _new_export(self, payload: bytes, extension: str, pending: int) -> _Export:
+    def _new_export(
+        self, payload: bytes, extension: str, pending: int, ready_after: float | None = None
+    ) -> _Export:
         with self._lock:
             self._export_numbers += 1
             number = self._export_numbers
@@ -247,6 +264,8 @@ class FullstorySandbox(BackgroundServer):
                 extension=extension,
                 payload=payload,
                 pending_left=pending,
+                ready_after=ready_after,
+                started=time.monotonic(),
             )
             self._exports[export.operation_id] = export
             return export
@@ -256,7 +275,10 @@ class FullstorySandbox(BackgroundServer):
             export = self._exports.get(operation_id)
             if export is None or export.state != "PENDING" or settings.export_never_completes:
                 return export
-            if export.pending_left > 0:
+            if export.ready_after is not None:
+                if time.monotonic() - export.started < export.ready_after:
+                    return export
+            elif export.pending_left > 0:
                 export.pending_left -= 1
                 return export
             export.state = "FAILED" if settings.export_fails else "COMPLETED"
@@ -494,7 +516,8 @@ def _start_export(call: _Call) -> Reply:
         text, extension = json.dumps(rows), "json"
     payload = gzip.compress(text.encode(), mtime=0)
     settings = call.sandbox.faults.snapshot()
-    export = call.sandbox._new_export(payload, extension, settings.export_pending_polls)
+    ready_after = settings.export_ready_after_seconds if settings.export_ready_after_seconds >= 0 else None
+    export = call.sandbox._new_export(payload, extension, settings.export_pending_polls, ready_after)
     return json_reply(200, {"operationId": export.operation_id})
 
 
@@ -507,7 +530,7 @@ def _operation(call: _Call) -> Reply:
         "type": "SEARCH_EXPORT",
         "state": export.state,
         "createdAt": synth.isoformat(export.created),
-        "estimatePctComplete": 100 if export.state != "PENDING" else 40,
+        "estimatePctComplete": export.progress(),
     }
     if export.finished:
         document["finishedAt"] = synth.isoformat(export.finished)

@@ -1,12 +1,16 @@
-"""Where a finished report goes: S3 (JSON + Markdown), EventBridge, and optionally Slack."""
+"""Where a finished report goes: S3 (JSON, Markdown and HTML, with a presigned link to the HTML),
+EventBridge, and optionally Slack."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
 import requests
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
@@ -21,6 +25,13 @@ class StoredReport:
     bucket: str
     json_key: str
     markdown_key: str
+    html_key: str | None = None  # None: named before reports had an HTML twin
+
+
+@functools.cache
+def _presigner() -> Any:
+    # SigV4 (the one S3 accepts for links of up to 7 days): botocore still presigns S3 with SigV2.
+    return botocore.session.get_session().create_client("s3", config=Config(signature_version="s3v4"))
 
 
 class S3ReportStore:
@@ -32,15 +43,20 @@ class S3ReportStore:
     def keys_for(self, investigation_id: str, generated_at: str) -> StoredReport:
         day = generated_at[:10].replace("-", "/")
         base = f"{self._prefix}{day}/{investigation_id}"
-        return StoredReport(self._bucket, f"{base}.json", f"{base}.md")
+        return StoredReport(self._bucket, f"{base}.json", f"{base}.md", f"{base}.html")
 
-    def put(self, stored: StoredReport, report: dict[str, Any], markdown: str) -> None:
+    def put(
+        self, stored: StoredReport, report: dict[str, Any], markdown: str, html: str | None = None
+    ) -> None:
         s3 = self._client or aws.client("s3")
+        objects = [
+            (stored.json_key, json.dumps(report, indent=2, sort_keys=True), "application/json"),
+            (stored.markdown_key, markdown, "text/markdown; charset=utf-8"),
+        ]
+        if html is not None and stored.html_key:
+            objects.append((stored.html_key, html, "text/html; charset=utf-8"))
         try:
-            for key, body, content_type in (
-                (stored.json_key, json.dumps(report, indent=2, sort_keys=True), "application/json"),
-                (stored.markdown_key, markdown, "text/markdown; charset=utf-8"),
-            ):
+            for key, body, content_type in objects:
                 aws.call(
                     s3,
                     "put_object",
@@ -54,6 +70,19 @@ class S3ReportStore:
                 )
         except (ClientError, BotoCoreError) as error:
             raise aws.classify(error, "reports") from None
+
+    def link(self, key: str, expires_in: int) -> str | None:
+        """A presigned GET URL for `key` (signed here, no call to S3). It stops working at `expires_in`
+        seconds, or sooner when the signing credentials expire (a Lambda role's last hours, not days).
+        None when no credentials can sign: the report stands without its link."""
+        s3 = self._client or _presigner()
+        try:
+            url = s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        except (ClientError, BotoCoreError):
+            return None
+        return str(url)
 
 
 class EventBridgePublisher:

@@ -2,8 +2,10 @@
 
 It asks the Fullstory API (through a port) which sessions were hit, reads their AI summaries and
 events, digests them and groups the errors. Whatever a key's tier or the plan forbids is reported
-in `notes` instead of failing the whole report. Slow work is bounded: a segment export is polled by
-re-queueing the request with a delay, never by blocking the Lambda.
+in `notes` instead of failing the whole report. Slow work is bounded: a young segment export is
+polled in-process for a few seconds (`export_inline_wait_seconds`, while the invocation has time to
+spare and Fullstory's own progress estimate says it can finish in that time); otherwise the request
+is re-queued with a delay, never blocking the Lambda for long.
 
 A request is checked before anything is spent (`core/request_checks.py`): one that could never be
 investigated or reported (an unreadable session ID, a non-finite number, a lone surrogate, a time that
@@ -12,12 +14,15 @@ is not ISO 8601) becomes a `failed` report that says why, without a single Fulls
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from fstriage.core.budget import CAP_REASON, ActivationBudget
+from fstriage.core.budget import NOTE_TOPIC as CAP_TOPIC
 from fstriage.core.digest import (
     SessionDigest,
     digest_context,
@@ -111,6 +116,18 @@ class InvestigationSettings:
     metric_segments: Mapping[str, str] = field(default_factory=dict)
     # Seconds that must be left before a new phase starts; below it the request is redelivered.
     deadline_margin_seconds: float = 5.0
+    # Seconds one invocation may poll a pending export in-process before re-queueing (0: never).
+    export_inline_wait_seconds: float = 0.0
+    # Seconds of the invocation the inline polling leaves for what follows a ready export: its rows,
+    # the sessions' reads and the report (and the other record of the batch).
+    export_inline_reserve_seconds: float = 60.0
+
+
+# In-process export polling: the first wait, the longest wait, and the shortest (when Fullstory's
+# estimate says the export is about to finish).
+INLINE_FIRST_WAIT_SECONDS = 1.0
+INLINE_MAX_WAIT_SECONDS = 2.0
+INLINE_MIN_WAIT_SECONDS = 0.25
 
 
 class Notes:
@@ -301,11 +318,19 @@ class Investigation:
         *,
         deadline: Callable[[], float] = lambda: float("inf"),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        activations: ActivationBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._fullstory = fullstory
         self._settings = settings
         self._deadline = deadline
         self._now = now
+        # For polling a young export in-process; tests pass a fake pair.
+        self._clock = clock
+        self._sleep = sleep
+        # The monthly Activation cap: each events/context call reserves one first (None: no cap).
+        self._activations = activations
         self._role: tuple[str | None] | None = None
 
     def run(self, request: InvestigationRequest) -> Finished | Requeue:
@@ -346,7 +371,8 @@ class Investigation:
 
     def _dispatch(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
         trigger = request.trigger
-        if trigger.kind == "segment_alert":
+        if trigger.kind in ("segment_alert", "scheduled"):
+            # A watched segment's run names its segment like an alert that carried its URL.
             return self._segment_alert(request, evidence)
         if trigger.kind == "metric_alert":
             return self._metric_alert(request, evidence)
@@ -414,13 +440,24 @@ class Investigation:
                     if by_name is None or by_name == segment_id:
                         return self._segment_not_found(evidence)
                     return self._segment_export(request, evidence, by_name)
+                link_started = self._clock()
                 continuation = Continuation(
                     segment_id=segment_id,
                     operation_id=operation_id,
                     polls=0,
                     started_at=isoformat(self._now()),
                 )
+                age_at_start = 0.0
+            else:
+                link_started = self._clock()
+                age_at_start = max(
+                    0.0, (self._now() - parse_isoformat(continuation.started_at)).total_seconds()
+                )
             operation = self._fullstory.operation(continuation.operation_id)
+            if not operation.done:
+                operation = self._wait_for_export(
+                    continuation.operation_id, operation, lambda: age_at_start + self._clock() - link_started
+                )
         except FullstoryForbidden as forbidden:
             evidence.fatal = "export_forbidden"
             evidence.notes.add(
@@ -484,6 +521,41 @@ class Investigation:
             wanted_rows = [row for row in rows if f"{row.get('UserId')}:{row.get('SessionId')}" in missing]
             evidence.fallback_digests = digest_export_rows(wanted_rows)
         return Finished(evidence)
+
+    def _wait_for_export(
+        self, operation_id: str, operation: Operation, age: Callable[[], float]
+    ) -> Operation:
+        """Check a pending export again in this invocation (waits of 1 s, then 2 s) while the per-record
+        budget and the invocation's spare time allow, and while Fullstory's progress estimate does not
+        say it needs longer than that: then re-queueing at once costs no Lambda time for nothing. `age`
+        is the export's age in seconds. A check that fails for a retryable reason ends the wait: the
+        re-queued continuation checks again later, and the export already started is kept."""
+        budget = self._settings.export_inline_wait_seconds
+        if budget <= 0:
+            return operation
+        started = self._clock()
+        step = INLINE_FIRST_WAIT_SECONDS
+        while not operation.done:
+            left = min(
+                budget - (self._clock() - started),
+                self._deadline() - self._settings.export_inline_reserve_seconds,
+            )
+            expected = _expected_seconds_left(operation.estimate_pct_complete, age())
+            if expected is not None:
+                if expected > left:
+                    break  # Fullstory expects it to take longer: re-queue now, as before
+                step = min(step, max(expected, INLINE_MIN_WAIT_SECONDS))
+            if step > left:
+                break
+            self._sleep(step)
+            try:
+                operation = self._fullstory.operation(operation_id)
+            except FullstoryError as error:
+                if not error.retryable:
+                    raise
+                break
+            step = INLINE_MAX_WAIT_SECONDS
+        return operation
 
     # -- sessions and users -----------------------------------------------------------------------
 
@@ -672,6 +744,10 @@ class Investigation:
             finding.email = finding.email or email
             for topic, sentence, degrades in finding_problems:
                 evidence.notes.add(topic, sentence, degrades=degrades, session_id=finding.session_id)
+            if self._activations is not None and finding.events_unavailable == CAP_REASON:
+                evidence.notes.add(
+                    CAP_TOPIC, self._activations.note(), degrades=True, session_id=finding.session_id
+                )
             evidence.sessions.append(finding)
         self._require_time()
 
@@ -690,6 +766,9 @@ class Investigation:
         return None
 
     def _read_events(self, finding: SessionFindings) -> FullstoryError | None:
+        if self._activations is not None and not self._activations.reserve():
+            finding.events_unavailable = CAP_REASON  # the export's rows, if any, stand in for them
+            return None
         try:
             if self._settings.event_source == "context":
                 context = self._fullstory.session_context(finding.session_id)
@@ -778,6 +857,13 @@ def _list_fix(error: FullstoryError, role: str | None) -> str:
     if isinstance(error, FullstoryForbidden) and role in READ_ROLES:
         return f"the key's role ({role}) may list sessions, so check the key's permissions in Fullstory."
     return "listing sessions needs an Admin or Architect API key."
+
+
+def _expected_seconds_left(pct: float | None, age: float) -> float | None:
+    """Seconds an export still needs if it progresses as it has so far; None without an estimate."""
+    if pct is None or pct <= 0 or age <= 0:
+        return None
+    return age * max(0.0, 100.0 - pct) / pct
 
 
 def _count(n: int, noun: str) -> str:

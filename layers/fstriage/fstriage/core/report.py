@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from fstriage.core.continuity import Continuity, ongoing_for
 from fstriage.core.digest import ErrorGroup, SessionDigest, group_errors
 from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import Evidence, SessionFindings
@@ -21,6 +23,8 @@ MARKDOWN_GROUPS = 5
 MARKDOWN_SUMMARY_CHARS = 240
 MARKDOWN_EXAMPLE_CHARS = 120
 HEADLINE_CHARS = 300
+# Kinds whose subject is one segment: the report names it under `trigger.segment`.
+SEGMENT_KINDS = ("segment_alert", "scheduled")
 
 
 def investigation_id_for(request_id: str) -> str:
@@ -28,23 +32,40 @@ def investigation_id_for(request_id: str) -> str:
     return "inv_" + request_id.removeprefix("req_")
 
 
-def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: datetime) -> dict[str, Any]:
+def build_report(
+    evidence: Evidence,
+    usage: FullstoryUsage,
+    generated_at: datetime,
+    *,
+    previous: Callable[[list[dict[str, Any]]], Continuity | None] | None = None,
+) -> dict[str, Any]:
+    """The report JSON. `previous` classifies its error groups against the last report on the same
+    subject (`core.continuity`); without it the report has no `continuity` and its groups no state."""
     request = evidence.request
     fallback = {digest.session_id: digest for digest in evidence.fallback_digests}
     digests = [f.digest for f in evidence.sessions if f.digest] + list(fallback.values())
     groups = group_errors(digests, limit=MAX_ERROR_GROUPS)
+    group_dicts = [group.to_dict() | {"hits": _hits(group, digests)} for group in groups]
+    continuity = previous(group_dicts) if previous else None
+    if continuity is not None:
+        for group in group_dicts:
+            state = continuity.states.get(group["signature"])
+            group["state"] = state
+            group["ongoing_since"] = continuity.since.get(group["signature"]) if state == "ongoing" else None
     sessions = [_session(finding, fallback.get(finding.session_id)) for finding in evidence.sessions]
-    return {
+    report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "investigation_id": investigation_id_for(request.request_id),
         "request_id": request.request_id,
         "status": evidence.status,
         "generated_at": isoformat(generated_at),
-        "headline": _headline(evidence, groups),
+        "headline": _headline(evidence, groups, continuity),
         "trigger": _trigger(request, evidence),
         "window": {"start": request.window.start, "end": request.window.end},
         "sessions": sessions,
-        "error_groups": [group.to_dict() for group in groups],
+        "error_groups": group_dicts,
+        # What is new since the last report on the same subject; absent when it could not be known.
+        **({"continuity": continuity.to_dict()} if continuity else {}),
         # Error-bearing events no convention could read (key names only); absent when there were none.
         **({"unread_events": evidence.unread.to_dict()} if evidence.unread else {}),
         # The user's sessions, when all of them lie outside the window (so it can be widened).
@@ -58,6 +79,44 @@ def build_report(evidence: Evidence, usage: FullstoryUsage, generated_at: dateti
             "fullstory_writes": usage.writes,
         },
     }
+    report["quiet"] = is_quiet(report)
+    return report
+
+
+def is_quiet(report: dict[str, Any]) -> bool:
+    """Nothing new to tell: no error groups, or every group `ongoing` (continuity's `state`; a group
+    without one counts as new). Never when a silence could hide a problem: a failed report, unreadable
+    error-bearing events, or a session whose events were read neither from Fullstory nor from the
+    export's rows. Quiet reports are stored and announced, not posted to Slack unless
+    SLACK_QUIET_REPORTS says so."""
+    if report["status"] == "failed" or report.get("unread_events"):
+        return False
+    if any(s["signal_source"] is None for s in report["sessions"]):
+        return False
+    return all(group.get("state") == "ongoing" for group in report["error_groups"])
+
+
+def _hits(group: ErrorGroup, digests: list[SessionDigest]) -> list[dict[str, Any]]:
+    """When the group hit each of its sessions (the HTML timeline): the session's own first and last
+    occurrence and count, which a session's `signals` may not keep (they are capped per session)."""
+    hits: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for digest in digests:
+        if digest.session_id not in group.sessions or digest.session_id in seen:
+            continue
+        for signal in digest.signals:
+            if signal.signature == group.signature:
+                hits.append(
+                    {
+                        "session_id": digest.session_id,
+                        "first_seen": signal.first_seen,
+                        "last_seen": signal.last_seen,
+                        "count": signal.count,
+                    }
+                )
+                seen.add(digest.session_id)
+                break
+    return hits
 
 
 def _session(finding: SessionFindings, fallback: SessionDigest | None) -> dict[str, Any]:
@@ -107,7 +166,7 @@ def _trigger(request: InvestigationRequest, evidence: Evidence) -> dict[str, Any
             "name": (segment.name if segment else None) or (alert.segment_name if alert else None),
             "url": (alert.segment_url if alert else None) or (segment.url if segment else None),
         }
-        if trigger.kind == "segment_alert"
+        if trigger.kind in SEGMENT_KINDS
         else None,
         "subject": {
             "session_ids": list(request.subject.session_ids),
@@ -126,6 +185,10 @@ def _label(request: InvestigationRequest) -> str:
         name = (alert and (alert.segment_name or alert.name)) or "unnamed"
         # `fstriage investigate --segment` runs the same flow without an alert.
         return f'Segment "{name}"' if trigger.source == "cli" else f'Segment alert "{name}"'
+    if trigger.kind == "scheduled":
+        # A watched segment's periodic run (`core.watch`): the segment's name when known, else its ID.
+        name = (alert and (alert.segment_name or alert.segment_id)) or "unnamed"
+        return f'Watched segment "{name}"'
     if trigger.kind == "metric_alert":
         return f'Metric alert "{(alert and (alert.name or alert.metric_name)) or "unnamed"}"'
     if trigger.kind == "note":
@@ -137,8 +200,18 @@ def _label(request: InvestigationRequest) -> str:
     return f'Stream "{trigger.text}"' if trigger.text else "Stream event"
 
 
-def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
+def _headline(evidence: Evidence, groups: list[ErrorGroup], continuity: Continuity | None = None) -> str:
     label = _label(evidence.request)
+    text = _headline_text(evidence, groups, label)
+    news = continuity.headline_words() if continuity and not evidence.fatal else None
+    if news:
+        text = text.replace(f"{label}: ", f"{label}: {news}; ", 1)  # what is new leads
+    # The label quotes alert, metric, custom-event and stream names, which anyone may have typed an
+    # email into; the headline goes to the Markdown, Slack and EventBridge.
+    return _clip(mask_email(text), HEADLINE_CHARS)
+
+
+def _headline_text(evidence: Evidence, groups: list[ErrorGroup], label: str) -> str:
     sessions = evidence.sessions
     if evidence.fatal:
         text = f"{label}: could not be investigated; see notes"
@@ -182,9 +255,7 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup]) -> str:
             )
         else:
             text = f"{label}: no errors found in {len(sessions)} sessions"
-    # The label quotes alert, metric, custom-event and stream names, which anyone may have typed an
-    # email into; the headline goes to the Markdown, Slack and EventBridge.
-    return _clip(mask_email(text), HEADLINE_CHARS)
+    return text
 
 
 def _unread_words(count: int) -> str:
@@ -219,11 +290,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             sessions = len(group["sessions"])
             plural = "s" if sessions != 1 else ""
             lines.append(
-                f"{rank}. **{group['kind']}** `{group['signature']}`: {sessions} session{plural}, "
+                f"{rank}. {_state_mark(group, report['generated_at'])}**{group['kind']}** "
+                f"`{group['signature']}`: {sessions} session{plural}, "
                 f"{group['count']}x, last {group['last_seen'] or 'unknown'}"
             )
             if group["example"]:
                 lines.append(f"   e.g. `{mask_email(_clip(group['example'], MARKDOWN_EXAMPLE_CHARS))}`")
+    lines += _continuity_lines(report.get("continuity"))
     if report["sessions"]:
         lines += ["", f"## Sessions ({len(report['sessions'])})"]
         lines += [line for session in report["sessions"] for line in _session_lines(session)]
@@ -231,6 +304,44 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Notes"]
         lines += [f"- {mask_email(note)}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _state_mark(group: dict[str, Any], generated_at: str) -> str:
+    if group.get("state") == "new":
+        return "**new** · "
+    if group.get("state") == "ongoing":
+        since = group.get("ongoing_since")
+        lasted = ongoing_for(since, generated_at) if since else None
+        return f"ongoing{f' for {_duration(lasted)}' if lasted is not None else ''} · "
+    return ""
+
+
+def _continuity_lines(continuity: dict[str, Any] | None) -> list[str]:
+    """The previous report on the subject, and the groups it had that are gone now."""
+    if not continuity:
+        return []
+    previous = continuity.get("previous")
+    if not previous:
+        return [
+            "",
+            f"First report on `{mask_email(continuity['subject_key'])}` "
+            f"in {continuity['horizon_days']} days: every group is new.",
+        ]
+    lines = [
+        "",
+        f"**Since the last report** (`{previous['investigation_id']}`, {previous['generated_at']}): "
+        f"{len(continuity['new'])} new, {len(continuity['gone'])} gone.",
+    ]
+    lines += [f"- gone: **{g['kind']}** `{g['signature']}`" for g in continuity["gone"][:MARKDOWN_GROUPS]]
+    return lines
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
 
 
 def _trigger_context(trigger: dict[str, Any]) -> list[str]:

@@ -14,8 +14,11 @@ from typing import Any, Literal, get_args
 from fstriage.core.errors import PayloadError
 
 SCHEMA_VERSION = 1
-TriggerKind = Literal["segment_alert", "metric_alert", "note", "custom_event", "stream", "manual"]
-TriggerSource = Literal["system_webhook", "stream", "cli"]
+TriggerKind = Literal[
+    "segment_alert", "metric_alert", "note", "custom_event", "stream", "manual", "scheduled"
+]
+# "schedule": a watched segment's periodic run (`core.watch`), queued by the investigator on a tick.
+TriggerSource = Literal["system_webhook", "stream", "cli", "schedule"]
 TRIGGER_KINDS: tuple[str, ...] = get_args(TriggerKind)
 
 

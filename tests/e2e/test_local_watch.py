@@ -1,0 +1,77 @@
+"""A watched segment through the whole local stack: the test sends the schedule's tick (EventBridge
+Scheduler does not run locally, and nobody waits for the hour), the built investigator turns it into a
+`scheduled` request for the due segment, and that request becomes a report. Skipped without the local
+stack's tools, unless FSTRIAGE_E2E_REQUIRED is set."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from fstriage.core.watch import WatchedSegment, period_end, scheduled_request
+from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack
+from tests.support.local_stack import require_local_stack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_SCHEMA = json.loads((ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
+SEGMENT = "checkout-errors-seg"  # the sandbox's "Checkout errors", as the events/ samples name it
+REPORT_TIMEOUT = 90.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    require_local_stack()
+    work = tmp_path_factory.mktemp("local-watch")
+    config = LocalConfig(
+        port=0,
+        reports_dir=work / "reports",
+        log_dir=work / "logs",
+        parameters={"WatchedSegments": SEGMENT},
+        function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "1"}},
+    )
+    with LocalStack(config) as running:
+        yield running
+
+
+def wait_for(stack: LocalStack, investigation_id: str) -> CollectedReport:
+    deadline = time.monotonic() + REPORT_TIMEOUT
+    while time.monotonic() < deadline:
+        found = [r for r in stack.reports if r.investigation_id == investigation_id]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    got = [r.investigation_id for r in stack.reports]
+    raise AssertionError(f"no report {investigation_id} after {REPORT_TIMEOUT:g} s; got {got}")
+
+
+def test_a_watched_segment_is_investigated_when_its_tick_arrives(stack: LocalStack) -> None:
+    # The last midnight (UTC): the daily period that just ended is yesterday, inside the sandbox's week.
+    midnight = period_end(datetime.now(UTC), WatchedSegment(SEGMENT).period)
+    org_id = stack.config.org_id
+    expected = scheduled_request(WatchedSegment(SEGMENT), midnight, org_id=org_id, received_at=midnight)
+    investigation_id = "inv_" + expected.request_id.removeprefix("req_")
+
+    stack.tick(midnight)
+    collected = wait_for(stack, investigation_id)
+
+    report = json.loads(collected.json_path.read_text())
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["trigger"]["kind"] == "scheduled"
+    assert report["trigger"]["segment"]["id"] == SEGMENT
+    assert report["window"] == {"start": expected.window.start, "end": expected.window.end}
+    assert report["headline"].startswith(f'Watched segment "{SEGMENT}": ')
+    assert report["status"] != "failed", report["notes"]
+    assert isinstance(report["quiet"], bool)
+
+    # The same tick again (a redelivery): the same request, so no second report.
+    stack.tick(midnight)
+    time.sleep(3)
+    assert [r.investigation_id for r in stack.reports].count(investigation_id) == 1
