@@ -175,6 +175,7 @@ def test_the_template_resolves_what_the_local_stack_needs() -> None:
         "InvestigationQueue": "https://q",
         "DedupeTable": "dedupe",
         "IdempotencyTable": "idem",
+        "StateTable": "state",
         "ReportsBucket": "bucket",
     }.items():
         template.physical[logical_id] = {"Ref": ref}
@@ -182,7 +183,11 @@ def test_the_template_resolves_what_the_local_stack_needs() -> None:
     investigator_env = template.environment(investigator)
     assert WebhookSettings.from_env(webhook_env).signing_secret_arn == "arn:secret"
     settings = InvestigatorSettings.from_env(investigator_env)
-    assert (settings.reports_bucket, settings.idempotency_table) == ("bucket", "idem")
+    assert (settings.reports_bucket, settings.idempotency_table, settings.state_table) == (
+        "bucket",
+        "idem",
+        "state",
+    )
     assert investigator_env["SLACK_WEBHOOK_SECRET_ARN"] == ""  # Fn::If on a condition
 
 

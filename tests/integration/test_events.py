@@ -24,7 +24,7 @@ from fstriage.core.republish import republished
 from fstriage.core.request import InvestigationRequest
 from fstriage_dev import events as generator
 from tests.support import constants
-from tests.support.aws import REPO_ROOT, FakeLambdaContext, WebhookStack, webhook_stack
+from tests.support.aws import REPO_ROOT, FakeLambdaContext, WebhookStack, webhook_stack, without_gc_pauses
 
 EVENTS = REPO_ROOT / "events"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((EVENTS / "manifest.json").read_text())
@@ -44,7 +44,8 @@ def load_event(name: str) -> dict[str, Any]:
 def invoke(stack: WebhookStack, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the handler once; return the function URL answer and its decoded JSON body."""
     handler = stack.load_webhook_handler().handler
-    answer: dict[str, Any] = handler(event, FakeLambdaContext())
+    with without_gc_pauses():
+        answer: dict[str, Any] = handler(event, FakeLambdaContext())
     return answer, json.loads(answer["body"])
 
 

@@ -20,7 +20,7 @@ from fstriage.adapters import aws
 from fstriage.core.http import HttpRequest, function_url_event
 from fstriage.core.signature import sign
 from tests.support import payloads
-from tests.support.aws import WEBHOOK_SERVICE, apply_env, import_entry_point
+from tests.support.aws import WEBHOOK_SERVICE, apply_env, import_entry_point, without_gc_pauses
 from tests.support.constants import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 
 ROOT = Path(__file__).parents[2]
@@ -110,7 +110,8 @@ def invoke(
     if signature is not None:
         headers["fullstory-signature"] = signature
     event = function_url_event(HttpRequest("POST", "/", headers, body, "34.1.2.3"), base64_body=base64_body)
-    response: dict[str, Any] = module.handler(event, LambdaContext())
+    with without_gc_pauses():
+        response: dict[str, Any] = module.handler(event, LambdaContext())
     response["json"] = json.loads(response["body"])
     return response
 
