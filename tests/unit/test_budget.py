@@ -130,11 +130,15 @@ def test_a_cap_already_reached_spends_no_activation_at_all() -> None:
 
 
 def report_with(groups: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    return {"status": "complete", "error_groups": groups, "sessions": [], **fields}
+    sessions = [{"signal_source": "events"}] if groups else []
+    return {"status": "complete", "error_groups": groups, "sessions": sessions, **fields}
 
 
 def test_quiet_means_nothing_new_no_errors_or_only_ongoing_ones() -> None:
-    assert is_quiet(report_with([]))
+    read = [{"signal_source": "events"}]
+    assert is_quiet(report_with([], sessions=read))
+    assert is_quiet(report_with([], trigger={"kind": "scheduled"}))  # a watched segment's empty period
+    assert not is_quiet(report_with([]))  # an alert whose report read no session: not quiet
     assert is_quiet(report_with([{"state": "ongoing"}, {"state": "ongoing"}]))
     assert not is_quiet(report_with([{"state": "ongoing"}, {"state": "new"}]))
     # Without continuity a group has no state: it counts as new.
@@ -156,4 +160,17 @@ def test_the_report_carries_quiet() -> None:
     report = build_report(evidence, fake.usage, ANCHOR + timedelta(minutes=1))
     assert report["error_groups"] and report["quiet"] is False
     empty = Evidence(request=segment_alert())
-    assert build_report(empty, fake.usage, ANCHOR)["quiet"] is True
+    assert build_report(empty, fake.usage, ANCHOR)["quiet"] is False  # an alert that read nothing
+
+
+def test_an_unreadable_count_fails_closed_and_keeps_the_free_work() -> None:
+    counter = MemoryActivationCounter(unavailable=True)
+    budget = ActivationBudget(counter, 100, now=lambda: ANCHOR)
+    fake = MemoryFullstory(DATA)
+
+    evidence = investigate(fake, budget, max_sessions=2)
+
+    assert fake.calls["session_events"] == 0  # no Activation spent that could not be counted
+    assert evidence.sessions and all(f.events_unavailable == CAP_REASON for f in evidence.sessions)
+    assert budget.count_unavailable
+    assert any("could not be read or updated" in note for note in evidence.notes.sentences())

@@ -148,3 +148,10 @@ def test_a_segment_alert_with_only_a_name_is_keyed_by_it() -> None:
 def test_the_stored_id_holds_no_uid_or_email() -> None:
     assert "a@b.test" not in store_id("email:a@b.test")
     assert store_id("email:a@b.test") == store_id("email:a@b.test") != store_id("email:c@b.test")
+
+
+def test_a_late_retry_of_a_report_that_was_followed_compares_with_nothing() -> None:
+    own = ReportPointer("inv_1", "2026-11-01T00:00:00.000Z", None, ())
+    newer = ReportPointer("inv_2", "2026-11-01T01:00:00.000Z", None, ())
+
+    assert previous_for(StoredPointer(newer, own), "inv_1") is None

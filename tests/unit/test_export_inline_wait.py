@@ -15,6 +15,7 @@ from fstriage.core.errors import FullstoryAuthError, FullstoryUnavailable
 from fstriage.core.fullstory_models import Operation
 from fstriage.core.investigation import (
     INLINE_FIRST_WAIT_SECONDS,
+    INLINE_MAX_CHECKS,
     INLINE_MAX_WAIT_SECONDS,
     Finished,
     Investigation,
@@ -361,3 +362,23 @@ def test_poll_records_outlive_a_chain_that_waits_in_process_too() -> None:
     )
     redeliveries = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     assert investigator_app.poll_record_expiry(settings) == chain + redeliveries
+
+
+@dataclass
+class StalledExport(TimedExport):
+    """Fullstory's estimate stuck at 99% while the export stays pending."""
+
+    def operation(self, operation_id: str) -> Operation:
+        self._call("operation")
+        return Operation(operation_id, "PENDING", None, None, 99.0)
+
+
+def test_a_stalled_estimate_cannot_turn_the_wait_into_a_check_storm() -> None:
+    fake = StalledExport(DATA, ready_after=None)
+
+    outcome = investigation(fake).run(segment_alert())
+
+    assert isinstance(outcome, Requeue)
+    # The first check comes on the estimate's word; after it, every 2 s, and never more than the cap.
+    assert fake.calls["operation"] <= INLINE_MAX_CHECKS + 1
+    assert all(wait >= INLINE_MAX_WAIT_SECONDS for wait in fake.time.sleeps[1:])

@@ -24,6 +24,7 @@ from fstriage.core.watch import (
     scheduled_requests,
     tick_message,
 )
+from fstriage.settings import InvestigatorSettings
 from fstriage_dev.sandbox import data as synth
 from tests.support.fakes import MemoryFullstory
 
@@ -151,3 +152,19 @@ def test_a_scheduled_run_investigates_the_watched_segments_sessions_in_its_perio
     assert report["trigger"]["kind"] == "scheduled"
     assert report["trigger"]["segment"]["id"] == segment.id
     assert report["headline"].startswith(f'Watched segment "{segment.id}": ')
+
+
+def test_a_bad_watch_list_fails_only_the_ticks_never_the_investigator() -> None:
+    env = {
+        "FULLSTORY_ORG_ID": "o-1-na1",
+        "FULLSTORY_API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+        "REPORTS_BUCKET": "b",
+        "INVESTIGATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "IDEMPOTENCY_TABLE_NAME": "t",
+        "WATCHED_SEGMENTS": "seg-a@0h",
+    }
+
+    settings = InvestigatorSettings.from_env(env)
+
+    assert settings.watched_segments == ()
+    assert settings.watched_segments_error and "WATCHED_SEGMENTS" in settings.watched_segments_error

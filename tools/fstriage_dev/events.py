@@ -70,6 +70,7 @@ API_KEY_SECRET_NAME = "fstriage/test/fullstory-api-key"  # noqa: S105 -- a name,
 API_KEY_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{API_KEY_SECRET_NAME}"
 REPORTS_BUCKET = "fstriage-reports-local"
 IDEMPOTENCY_TABLE_NAME = "fstriage-Idempotency"
+STATE_TABLE_NAME = "fstriage-State"
 
 WEBHOOK_FUNCTION = "WebhookFunction"
 INVESTIGATOR_FUNCTION = "InvestigatorFunction"
@@ -102,6 +103,8 @@ INVESTIGATOR_ENV: dict[str, str] = {
     "EVENT_BUS_NAME": "default",
     "SLACK_WEBHOOK_SECRET_ARN": "",
     "INVESTIGATE_CUSTOM_EVENTS": "*",
+    "STATE_TABLE_NAME": STATE_TABLE_NAME,
+    "WATCHED_SEGMENTS": "checkout-errors-seg",
 }
 FME_ENV: dict[str, str] = {
     "FULLSTORY_API_KEY_SECRET_ARN": API_KEY_SECRET_ARN,
@@ -673,7 +676,8 @@ def examples() -> list[Example]:
             sqs_event(json.dumps(tick_message(WATCH_TICK_AT), separators=(",", ":")), {}),
             "The hourly tick the WatchSchedule sends (WatchedSegments set), as the investigator receives "
             "it: it queues one 'scheduled' investigation request per watched segment whose period ended "
-            "then (at 00:00 UTC, every daily one). With WATCHED_SEGMENTS empty it queues nothing.",
+            "then (at 00:00 UTC, every daily one): with env.json's WATCHED_SEGMENTS, one request for "
+            "checkout-errors-seg. With WATCHED_SEGMENTS empty it queues nothing.",
             None,
         ),
     )
@@ -808,9 +812,11 @@ the dedupe table remembers the delivery, as it would a Fullstory retry.
 aws --endpoint-url $moto secretsmanager create-secret --name {API_KEY_SECRET_NAME} \\
     --secret-string "$FULLSTORY_API_KEY"
 aws --endpoint-url $moto s3 mb s3://{REPORTS_BUCKET}
-aws --endpoint-url $moto dynamodb create-table --table-name {IDEMPOTENCY_TABLE_NAME} \\
-    --billing-mode PAY_PER_REQUEST --attribute-definitions AttributeName=id,AttributeType=S \\
-    --key-schema AttributeName=id,KeyType=HASH
+for table in {IDEMPOTENCY_TABLE_NAME} {STATE_TABLE_NAME}; do
+  aws --endpoint-url $moto dynamodb create-table --table-name $table \\
+      --billing-mode PAY_PER_REQUEST --attribute-definitions AttributeName=id,AttributeType=S \\
+      --key-schema AttributeName=id,KeyType=HASH
+done
 sam local invoke --config-env local InvestigatorFunction -e events/sqs-investigation-request.json \\
     --env-vars events/env.json
 ```

@@ -76,6 +76,7 @@ from fstriage.core.continuity import (
     expiry,
     pointer_from_report,
     previous_for,
+    store_id,
     subject_key,
 )
 from fstriage.core.errors import ConfigurationError, DependencyUnavailable, FstriageError, PayloadError
@@ -583,7 +584,13 @@ class InvestigatorApp:
         report_url = runtime.store.link(stored.html_key, expiry) if stored.html_key else None
         runtime.publisher.publish(completion_detail(report, stored, report_url))
         self._notify_slack(runtime, report, stored, report_url)
-        if subject is not None:
+        stored_pointer = subject[1] if subject else None
+        late = bool(
+            stored_pointer
+            and stored_pointer.prior
+            and stored_pointer.prior.investigation_id == investigation_id
+        )
+        if subject is not None and not late:  # a late retry never replaces the report that followed it
             self._remember(runtime, subject[0], report, stored, previous)
         self._record_outcome(outcome.evidence, report, usage.activations)
         return {"investigation_id": report["investigation_id"], "status": report["status"]}
@@ -598,7 +605,10 @@ class InvestigatorApp:
         metric = request.trigger.alert.metric_name if request.trigger.alert else None
         key = subject_key(
             request,
-            segment_id=evidence.segment.id if evidence.segment else None,
+            # The same key whether the export finished inline or after a re-queue (a continuation
+            # carries the segment found by name in its first link).
+            segment_id=(evidence.segment.id if evidence.segment else None)
+            or (request.continuation.segment_id if request.continuation else None),
             uid=request.subject.uid or next((f.uid for f in evidence.sessions if f.uid), None),
             email=request.subject.email or next((f.email for f in evidence.sessions if f.email), None),
             mapped_segment=runtime.settings.metric_segments.get(metric or "") if metric else None,
@@ -741,6 +751,12 @@ class InvestigatorApp:
             )
             self._count("WatchTickRejected")
             raise
+        if runtime.settings.watched_segments_error:
+            # A misconfigured watch list fails its ticks (DLQ + alarm), never the alerts beside them.
+            misconfigured = ConfigurationError(runtime.settings.watched_segments_error)
+            self._log_failure("watched segments are misconfigured", misconfigured, attempt, request_id=None)
+            self._count("WatchTickRejected")
+            raise misconfigured
         requests = scheduled_requests(
             runtime.settings.watched_segments,
             tick,
@@ -853,7 +869,8 @@ def completion_detail(
             if group.get("state") == "new"
         ],
         "continuity": {
-            "subject_key": report["continuity"]["subject_key"],
+            # Hashed: a subject key may be a user's email or uid, and the bus carries no user identity.
+            "subject": store_id(report["continuity"]["subject_key"]),
             "previous_investigation_id": (report["continuity"]["previous"] or {}).get("investigation_id"),
         }
         if report.get("continuity")

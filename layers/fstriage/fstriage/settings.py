@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
@@ -205,6 +205,8 @@ class InvestigatorSettings:
     report_link_expiry_seconds: int = MAX_REPORT_LINK_EXPIRY_SECONDS
     # Segments investigated on a schedule between alerts (`core.watch`); empty: none.
     watched_segments: tuple[WatchedSegment, ...] = ()
+    # Why WATCHED_SEGMENTS could not be read: only the schedule's ticks fail on it, never an alert.
+    watched_segments_error: str | None = None
     # Whether a quiet report (no errors, or only ongoing ones) is still posted to Slack.
     slack_quiet_reports: bool = False
     # Activations a month may spend (`core.budget`, counted in the state table); 0: no cap.
@@ -249,7 +251,7 @@ class InvestigatorSettings:
             write_back=choice(env, "WRITE_BACK_TO_FULLSTORY", "false", ("true", "false")) == "true",
             investigate_custom_events=CustomEventSelection.parse(env.get("INVESTIGATE_CUSTOM_EVENTS", "*")),
             report_link_expiry_seconds=_report_link_expiry(env),
-            watched_segments=parse_watched_segments(env.get("WATCHED_SEGMENTS", "")),
+            **_watched(env.get("WATCHED_SEGMENTS", "")),
             slack_quiet_reports=choice(env, "SLACK_QUIET_REPORTS", "false", ("true", "false")) == "true",
             monthly_activation_cap=_activation_cap(env),
         )
@@ -268,3 +270,10 @@ class InvestigatorSettings:
             export_inline_wait_seconds=self.export_inline_wait_seconds,
             metric_segments=dict(self.metric_segments),
         )
+
+
+def _watched(text: str) -> dict[str, Any]:
+    try:
+        return {"watched_segments": parse_watched_segments(text)}
+    except ConfigurationError as error:
+        return {"watched_segments": (), "watched_segments_error": error.message}

@@ -1,7 +1,8 @@
 """The monthly Activation cap: every Activation-spending call reserves one from the month's count first.
 
 Session events and Generate Context cost one Activation per call; summaries, session listings and
-segment exports cost none. The count lives behind a port (`adapters.activations`: one DynamoDB item
+segment exports are not listed among the calls that cost one (unconfirmed), so only the first two
+are counted. The count lives behind a port (`adapters.activations`: one DynamoDB item
 per month, each reservation a conditional atomic add), so concurrent investigations share it and the
 cap is never overshot. A reservation is kept even when the call then fails: the count errs on the
 side of the cap. With no cap (0) nothing is counted and nothing is asked of the store.
@@ -13,6 +14,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from fstriage.core.errors import DependencyUnavailable
 
 # What a session's `events_unavailable_reason` says when the cap stopped its events call.
 CAP_REASON = "monthly Activation cap reached"
@@ -70,6 +73,7 @@ class ActivationBudget:
         self._lock = threading.Lock()
         self.reserved = 0
         self.refused = 0
+        self.count_unavailable = False  # the month's count could not be read or written
         self._count: int | None = None  # the month's count as the store last said
 
     def reserve(self) -> bool:
@@ -78,7 +82,14 @@ class ActivationBudget:
             if self.refused:
                 self.refused += 1
                 return False
-        count = self._counter.reserve(self.month, cap=self.cap, expires_at=self._expires_at)
+        try:
+            count = self._counter.reserve(self.month, cap=self.cap, expires_at=self._expires_at)
+        except DependencyUnavailable:
+            # Fail closed: an Activation that cannot be counted is not spent; the free work goes on.
+            with self._lock:
+                self.count_unavailable = True
+                self.refused += 1
+            return False
         with self._lock:
             if count is None:
                 self.refused += 1
@@ -95,7 +106,9 @@ class ActivationBudget:
         """The month's count: the cap once it refused a call, else read from the store (other
         investigations count too), never below what this one's reservations saw."""
         with self._lock:
-            known, refused = self._count, self.refused
+            known, refused, unavailable = self._count, self.refused, self.count_unavailable
+        if unavailable:
+            raise DependencyUnavailable("state", "the month's Activation count could not be read")
         if refused:
             return self.cap
         stored = self._counter.used(self.month)
@@ -107,6 +120,13 @@ class ActivationBudget:
 
     def note(self) -> str:
         """The report's note for sessions whose events the cap stopped ({n} and {s}: `Notes` fills them)."""
+        if self.count_unavailable:
+            return (
+                "The month's Activation count could not be read or updated (the state table did not answer), "
+                "so session events were not read for {n} session{s}: with a MonthlyActivationCap set, "
+                "fstriage spends no Activation it cannot count. The report keeps what is free: the trigger, "
+                "the segment export's rows and the AI summaries."
+            )
         return (
             f"The monthly Activation cap ({self.cap}) was reached for {self.month}, so session events were "
             "not read for {n} session{s} (each read costs one Activation). The report keeps what is free: "

@@ -177,7 +177,11 @@ def previous_for(stored: StoredPointer | None, investigation_id: str) -> ReportP
     """The report to compare with: the latest, unless it is this investigation's own (a retry)."""
     if stored is None:
         return None
-    return stored.prior if stored.latest.investigation_id == investigation_id else stored.latest
+    if stored.latest.investigation_id == investigation_id:
+        return stored.prior  # a retry of the latest report
+    if stored.prior is not None and stored.prior.investigation_id == investigation_id:
+        return None  # a late retry of a report a newer one already follows: compare with nothing known
+    return stored.latest
 
 
 def classify(

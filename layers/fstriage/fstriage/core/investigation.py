@@ -127,6 +127,8 @@ class InvestigationSettings:
 # estimate says the export is about to finish).
 INLINE_FIRST_WAIT_SECONDS = 1.0
 INLINE_MAX_WAIT_SECONDS = 2.0
+# At most this many in-process checks per invocation (a stalled estimate cannot make it more).
+INLINE_MAX_CHECKS = 10
 INLINE_MIN_WAIT_SECONDS = 0.25
 
 
@@ -535,7 +537,8 @@ class Investigation:
             return operation
         started = self._clock()
         step = INLINE_FIRST_WAIT_SECONDS
-        while not operation.done:
+        checks = 0
+        while not operation.done and checks < INLINE_MAX_CHECKS:
             left = min(
                 budget - (self._clock() - started),
                 self._deadline() - self._settings.export_inline_reserve_seconds,
@@ -544,9 +547,13 @@ class Investigation:
             if expected is not None:
                 if expected > left:
                     break  # Fullstory expects it to take longer: re-queue now, as before
-                step = min(step, max(expected, INLINE_MIN_WAIT_SECONDS))
+                if checks == 0:
+                    # Only the first wait follows the estimate: one that stalls near 100% must not
+                    # turn the 2 s cadence into a check every quarter second.
+                    step = min(step, max(expected, INLINE_MIN_WAIT_SECONDS))
             if step > left:
                 break
+            checks += 1
             self._sleep(step)
             try:
                 operation = self._fullstory.operation(operation_id)

@@ -86,12 +86,16 @@ def build_report(
 def is_quiet(report: dict[str, Any]) -> bool:
     """Nothing new to tell: no error groups, or every group `ongoing` (continuity's `state`; a group
     without one counts as new). Never when a silence could hide a problem: a failed report, unreadable
-    error-bearing events, or a session whose events were read neither from Fullstory nor from the
-    export's rows. Quiet reports are stored and announced, not posted to Slack unless
-    SLACK_QUIET_REPORTS says so."""
+    error-bearing events, an alert's report that read no session, or a session whose events were read
+    neither from Fullstory nor from the export's rows. Quiet reports are stored and announced, not
+    posted to Slack unless SLACK_QUIET_REPORTS says so."""
     if report["status"] == "failed" or report.get("unread_events"):
         return False
     if any(s["signal_source"] is None for s in report["sessions"]):
+        return False
+    if not report["sessions"] and (report.get("trigger") or {}).get("kind") != "scheduled":
+        # An alert or event whose report read no session (an unmapped metric, a user with none in the
+        # window) still tells someone something; only a watched segment's empty period is quiet.
         return False
     return all(group.get("state") == "ongoing" for group in report["error_groups"])
 
