@@ -1,7 +1,7 @@
 """Continuity: what is new since the last report on the same subject (pure).
 
 Each report names its **subject key**: the segment of a segment alert or watched segment
-(`segment:<id>`), the metric of a metric alert (`metric:<name>`, plus `|segment:<id>` when the
+(`segment:<id>`, or `segment-name:<name>` when an alert names its segment only by name), the metric of a metric alert (`metric:<name>`, plus `|segment:<id>` when the
 metric is mapped to one), and the user of a note, custom event, Stream or manual run (`user:<uid>`,
 else `email:<email>`, else `session:<id>` when the user is unknown).
 
