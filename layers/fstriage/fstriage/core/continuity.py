@@ -1,9 +1,10 @@
 """Continuity: what is new since the last report on the same subject (pure).
 
 Each report names its **subject key**: the segment of a segment alert or watched segment
-(`segment:<id>`, or `segment-name:<name>` when an alert names its segment only by name), the metric of a metric alert (`metric:<name>`, plus `|segment:<id>` when the
-metric is mapped to one), and the user of a note, custom event, Stream or manual run (`user:<uid>`,
-else `email:<email>`, else `session:<id>` when the user is unknown).
+(`segment:<id>`, or `segment-name:<name>` when an alert names its segment only by name), the metric
+of a metric alert (`metric:<name>`, plus `|segment:<id>` when the metric is mapped to one), and the
+user of a note, custom event, Stream or manual run (`user:<uid>`, else `email:<email>`, else
+`session:<id>` when the user is unknown).
 
 The previous report for that key, when there is one inside the horizon, is read from a pointer
 (`ContinuityStore`, DynamoDB in production). Each error group of the new report is then, by its
