@@ -36,7 +36,7 @@ export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup chromium lint validate build test test-unit test-template test-integration test-browser test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
+.PHONY: help setup chromium lint validate build test coverage test-unit test-template test-integration test-browser test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
 
 help:
 	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
@@ -105,18 +105,27 @@ define run_tier
 	@$(PY) -m pytest $(1) -q || { rc=$$?; [ $$rc -eq 5 ] && echo "error: no tests collected in $(1)" >&2; exit $$rc; }
 endef
 
+# The in-process tiers add up their line coverage in .coverage (`make coverage` reports it).
+COV := --cov --cov-append --cov-report=
+
 test-unit: $(VENV)/.synced
-	$(call run_tier,tests/unit)
+	@rm -f .coverage
+	$(call run_tier,tests/unit $(COV))
 
 test-template: $(VENV)/.synced
 	$(call run_tier,tests/template)
 
 test-integration: $(VENV)/.synced
-	$(call run_tier,tests/integration)
+	$(call run_tier,tests/integration $(COV))
 
 # The HTML report in headless Chromium. A missing Chromium fails the tier (never a skip).
 test-browser: $(VENV)/.synced chromium
-	$(call run_tier,tests/browser)
+	$(call run_tier,tests/browser $(COV))
+
+# Line coverage of the layer and the CLI from the unit, integration and browser tiers; fails below
+# pyproject's fail_under.
+coverage: $(VENV)/.synced
+	$(VENV)/bin/coverage report
 
 # The local stack end to end (sam build, moto, the runtime emulator). Here a missing tool fails, not skips.
 test-e2e: export FSTRIAGE_E2E_REQUIRED := 1
@@ -129,7 +138,7 @@ test-reliability: export FSTRIAGE_E2E_REQUIRED := 1
 test-reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(call run_tier,tests/reliability)
 
-test: lint validate build test-unit test-template test-integration test-browser test-e2e test-reliability
+test: lint validate build test-unit test-template test-integration test-browser coverage test-e2e test-reliability
 
 # The full profile (10,000 hostile requests, 20 alerts per local-stack row); figures go to docs/reliability.md.
 reliability: export FSTRIAGE_E2E_REQUIRED := 1
@@ -146,4 +155,4 @@ demo: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(PY) -m fstriage_dev.demo $(ARGS)
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .coverage
