@@ -105,8 +105,9 @@ define run_tier
 	@$(PY) -m pytest $(1) -q || { rc=$$?; [ $$rc -eq 5 ] && echo "error: no tests collected in $(1)" >&2; exit $$rc; }
 endef
 
-# The in-process tiers add up their line coverage in .coverage (`make coverage` reports it).
-COV := --cov --cov-append --cov-report=
+# The in-process tiers add up their line coverage in .coverage; `make coverage` judges the sum (each
+# tier alone is not held to the threshold).
+COV := --cov --cov-append --cov-report= --cov-fail-under=0
 
 test-unit: $(VENV)/.synced
 	@rm -f .coverage
