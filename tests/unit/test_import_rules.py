@@ -82,7 +82,8 @@ def test_the_webhooks_cold_path_does_not_load_the_investigation_core() -> None:
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import fstriage.webhook_app; "
         "print(sorted(m for m in sys.modules if m.startswith(('fstriage.core.investigation', "
-        "'fstriage.core.digest', 'fstriage.core.report', 'fstriage.adapters.fullstory'))))"
+        "'fstriage.core.digest', 'fstriage.core.report', 'fstriage.core.watch', "
+        "'fstriage.adapters.fullstory'))))"
     )
     result = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
         [sys.executable, "-c", probe, str(LAYER)], capture_output=True, text=True, check=True, timeout=60

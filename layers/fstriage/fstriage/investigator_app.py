@@ -74,6 +74,7 @@ from fstriage.core.continuity import (
     StoredPointer,
     classify,
     expiry,
+    followed,
     pointer_from_report,
     previous_for,
     store_id,
@@ -584,13 +585,7 @@ class InvestigatorApp:
         report_url = runtime.store.link(stored.html_key, expiry) if stored.html_key else None
         runtime.publisher.publish(completion_detail(report, stored, report_url))
         self._notify_slack(runtime, report, stored, report_url)
-        stored_pointer = subject[1] if subject else None
-        late = bool(
-            stored_pointer
-            and stored_pointer.prior
-            and stored_pointer.prior.investigation_id == investigation_id
-        )
-        if subject is not None and not late:  # a late retry never replaces the report that followed it
+        if subject is not None and not followed(subject[1], investigation_id):
             self._remember(runtime, subject[0], report, stored, previous)
         self._record_outcome(outcome.evidence, report, usage.activations)
         return {"investigation_id": report["investigation_id"], "status": report["status"]}
@@ -609,8 +604,8 @@ class InvestigatorApp:
             # carries the segment found by name in its first link).
             segment_id=(evidence.segment.id if evidence.segment else None)
             or (request.continuation.segment_id if request.continuation else None),
-            uid=request.subject.uid or next((f.uid for f in evidence.sessions if f.uid), None),
-            email=request.subject.email or next((f.email for f in evidence.sessions if f.email), None),
+            uid=evidence.known_uid(),
+            email=evidence.known_email(),
             mapped_segment=runtime.settings.metric_segments.get(metric or "") if metric else None,
         )
         if store is None or key is None or evidence.fatal:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, IntakePolicy, parse_networks
-from fstriage.core.watch import WatchedSegment, parse_watched_segments
 
 if TYPE_CHECKING:  # the investigation core (digest included) is the investigator's, not the webhook's
     from fstriage.core.investigation import EventSource, InvestigationSettings
+    from fstriage.core.watch import WatchedSegment
 
 
 def required(env: Mapping[str, str], name: str) -> str:
@@ -273,6 +273,8 @@ class InvestigatorSettings:
 
 
 def _watched(text: str) -> dict[str, Any]:
+    from fstriage.core.watch import parse_watched_segments  # noqa: PLC0415 - the investigator's only
+
     try:
         return {"watched_segments": parse_watched_segments(text)}
     except ConfigurationError as error:

@@ -174,14 +174,18 @@ def store_id(key: str) -> str:
     return "subject#" + hashlib.sha256(key.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
+def followed(stored: StoredPointer | None, investigation_id: str) -> bool:
+    """Whether this investigation is a late retry of a report that a newer one already follows: it
+    compares with nothing known and must never replace that newer pointer."""
+    return bool(stored and stored.prior and stored.prior.investigation_id == investigation_id)
+
+
 def previous_for(stored: StoredPointer | None, investigation_id: str) -> ReportPointer | None:
     """The report to compare with: the latest, unless it is this investigation's own (a retry)."""
-    if stored is None:
+    if stored is None or followed(stored, investigation_id):
         return None
     if stored.latest.investigation_id == investigation_id:
         return stored.prior  # a retry of the latest report
-    if stored.prior is not None and stored.prior.investigation_id == investigation_id:
-        return None  # a late retry of a report a newer one already follows: compare with nothing known
     return stored.latest
 
 

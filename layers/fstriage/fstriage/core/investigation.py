@@ -298,6 +298,13 @@ class Evidence:
             return "failed"
         return "partial" if self.notes.degraded else "complete"
 
+    def known_uid(self) -> str | None:
+        """The user's uid: the request's, else the first a read session's identify event gave."""
+        return self.request.subject.uid or next((f.uid for f in self.sessions if f.uid), None)
+
+    def known_email(self) -> str | None:
+        return self.request.subject.email or next((f.email for f in self.sessions if f.email), None)
+
 
 @dataclass(frozen=True, slots=True)
 class Finished:
@@ -577,8 +584,7 @@ class Investigation:
         # The uid first (the precise key), then the email; each from the request, else from the named
         # sessions' identify events. With only one known, Fullstory's user record may give the other.
         identities: dict[Identity, str] = {}
-        uid = subject.uid or next((f.uid for f in evidence.sessions if f.uid), None)
-        email = subject.email or next((f.email for f in evidence.sessions if f.email), None)
+        uid, email = evidence.known_uid(), evidence.known_email()
         if uid:
             identities["uid"] = uid
         if email:
