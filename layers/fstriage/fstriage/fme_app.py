@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -42,6 +41,7 @@ from typing import Any, Final, NoReturn
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from fstriage.adapters.clients import ClientForKey
 from fstriage.adapters.fme import (
     DEFAULT_EVENTS_URL,
     LOG_SERVICE,
@@ -150,9 +150,8 @@ class FmeForwarderApp:
         self._runtime = runtime
         self._logger = logger
         self._metrics = metrics
-        self._lock = threading.Lock()
-        self._fullstory: tuple[str, FullstoryClient] | None = None
-        self._fme: tuple[str, FmeEventsClient] | None = None
+        self._fullstory = ClientForKey(self._new_fullstory_client)
+        self._fme = ClientForKey(self._new_fme_client)
         self._remaining: Callable[[], float] = lambda: float("inf")
         if isinstance(runtime, FmeRuntime):
             settings = runtime.settings
@@ -401,26 +400,27 @@ class FmeForwarderApp:
     # -- clients -----------------------------------------------------------------------------------
 
     def _fullstory_client(self, runtime: FmeRuntime) -> FullstoryClient:
-        key = runtime.fullstory_key()
-        with self._lock:
-            if self._fullstory is None or self._fullstory[0] != key:
-                client = FullstoryClient(
-                    key,
-                    region=runtime.settings.region,
-                    base_url=runtime.settings.api_url,
-                    rate_limiter=self._limiter,
-                    pool_size=2,
-                    log=self._logger,
-                )
-                self._fullstory = (key, client)
-            return self._fullstory[1]
+        return self._fullstory.get(runtime.fullstory_key())
+
+    def _new_fullstory_client(self, key: str) -> FullstoryClient:
+        runtime = self._runtime
+        assert isinstance(runtime, FmeRuntime)
+        return FullstoryClient(
+            key,
+            region=runtime.settings.region,
+            base_url=runtime.settings.api_url,
+            rate_limiter=self._limiter,
+            pool_size=2,
+            log=self._logger,
+        )
 
     def _fme_client(self, runtime: FmeRuntime) -> FmeEventsClient:
-        key = runtime.fme_key()
-        with self._lock:
-            if self._fme is None or self._fme[0] != key:
-                self._fme = (key, FmeEventsClient(key, url=runtime.settings.events_url))
-            return self._fme[1]
+        return self._fme.get(runtime.fme_key())
+
+    def _new_fme_client(self, key: str) -> FmeEventsClient:
+        runtime = self._runtime
+        assert isinstance(runtime, FmeRuntime)
+        return FmeEventsClient(key, url=runtime.settings.events_url)
 
     def _count(self, name: str, value: int = 1) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +61,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from fstriage.adapters.activations import DynamoActivationCounter
+from fstriage.adapters.clients import ClientForKey
 from fstriage.adapters.continuity_store import DynamoContinuityStore
 from fstriage.adapters.fullstory import FullstoryClient, app_base_url, org_region
 from fstriage.adapters.outputs import EventBridgePublisher, S3ReportStore, SlackNotifier, StoredReport
@@ -210,8 +210,7 @@ class InvestigatorApp:
         self._runtime = runtime
         self._logger = logger
         self._metrics = metrics
-        self._client_lock = threading.Lock()
-        self._client: tuple[str, FullstoryClient] | None = None
+        self._clients = ClientForKey(self._new_fullstory_client)
         self._deadline: Callable[[], float] = lambda: float("inf")
         # Per record (a batch is processed one record at a time): set by `_record` and `_investigate`.
         self._attempt = _Attempt(message_id="", number=1, last=False)
@@ -791,18 +790,18 @@ class InvestigatorApp:
 
     def _fullstory(self, runtime: InvestigatorRuntime) -> FullstoryClient:
         """One client per container and key: its connection pool and rate limit are shared."""
-        key = runtime.api_key()
-        with self._client_lock:
-            if self._client is None or self._client[0] != key:
-                client = FullstoryClient(
-                    key,
-                    region=runtime.settings.region,
-                    base_url=runtime.settings.api_url,
-                    rate_limiter=self._limiter,
-                    pool_size=max(4, runtime.settings.concurrency),
-                )
-                self._client = (key, client)
-            return self._client[1]
+        return self._clients.get(runtime.api_key())
+
+    def _new_fullstory_client(self, key: str) -> FullstoryClient:
+        runtime = self._runtime
+        assert isinstance(runtime, InvestigatorRuntime)
+        return FullstoryClient(
+            key,
+            region=runtime.settings.region,
+            base_url=runtime.settings.api_url,
+            rate_limiter=self._limiter,
+            pool_size=max(4, runtime.settings.concurrency),
+        )
 
     def _count(self, name: str) -> None:
         self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
