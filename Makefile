@@ -89,7 +89,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy functions/investigator/app.py
 	$(VENV)/bin/mypy functions/fme_forwarder/app.py
-	$(PY) -m fstriage_dev.events --check
+	$(PY) -m fstriage_cli.events --check
 
 validate: $(VENV)/.synced $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
@@ -149,11 +149,11 @@ reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 
 # The whole stack on this machine: make local ARGS="--port 3000"
 local: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
-	$(PY) -m fstriage_dev.local $(ARGS)
+	$(PY) -m fstriage_cli.local $(ARGS)
 
 # The main job end to end: local stack + Fullstory sandbox + every sample in events/.
 demo: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
-	$(PY) -m fstriage_dev.demo $(ARGS)
+	$(PY) -m fstriage_cli.demo $(ARGS)
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,6 +1,6 @@
 """Raw session events in the sandbox's shapes, many and varied, for the digest benchmark.
 
-The shapes and `event_properties` keys are the local sandbox's (`tools/fstriage_dev/sandbox/data.py`,
+The shapes and `event_properties` keys are the local sandbox's (`cli/fstriage_cli/sandbox/data.py`,
 the convention `core.digest` reads first). The mix is fixed by the seed. About `error_share` of the
 events are error-bearing (console errors, uncaught exceptions, failed requests, rage/dead/error
 clicks); their IDs (orders, product UUIDs, chunks, hex tokens, emails, timestamps) vary, so most
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from fstriage_dev.sandbox.data import AGENTS, PRODUCTS, SITE, STATIC, UNREADABLE_FORMS, isoformat
+from fstriage_cli.sandbox.data import AGENTS, PRODUCTS, SITE, STATIC, UNREADABLE_FORMS, isoformat
 
 NAMES = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis", "radia", "guido")
 # The sandbox's unreadable forms: error-bearing types whose fields cannot be read.

@@ -37,7 +37,7 @@ from bench._fixture import REPO_ROOT
 from bench._raw_events import generate
 from bench._report import Summary, describe, machine, verdict
 from fstriage.core.digest import MAX_SIGNALS, SessionDigest, digest_events
-from fstriage_dev.sandbox.conventions import EVENT_CONVENTIONS, render
+from fstriage_cli.sandbox.conventions import EVENT_CONVENTIONS, render
 
 TARGET_RATIO = 1.5
 SESSION_ID = "7311046581204357:8123996410233371"

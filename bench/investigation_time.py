@@ -56,7 +56,7 @@ from fstriage.core.request import (
     build_request,
     isoformat,
 )
-from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
+from fstriage_cli.sandbox import FullstorySandbox, SandboxSession
 
 TARGET_RATIO = 1.3
 API_KEY = "na1.bench-sandbox-key"

@@ -4,7 +4,7 @@
         [--investigators 2] [--drain-cap 600] [--replays 0.05] [--resigned 0.01]
         [--segment-alerts 0.10] [--fullstory-rate R] [--profile-rounds 30]
 
-The whole stack runs in-process (`fstriage_dev.local.LocalStack`, `port=0`): the built webhook and
+The whole stack runs in-process (`fstriage_cli.local.LocalStack`, `port=0`): the built webhook and
 investigator under the Lambda runtime emulator, moto for AWS, the function URL gateway, Lambda's SQS
 poller, the report collector and the Fullstory sandbox (seed 7, latency 0), reports in a temporary
 folder. A pool of `--concurrency` client threads POSTs `--deliveries` deliveries through the
@@ -60,10 +60,10 @@ from urllib.parse import urlsplit
 
 from bench._report import machine
 from fstriage.core.signature import sign
-from fstriage_dev.events import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, NOTE_CREATED, PAYMENT_DECLINES_ALERT
-from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack, LocalStackError, PolledInvocation
-from fstriage_dev.local.rie import session_members
-from fstriage_dev.sandbox.data import SandboxData, SandboxSession, isoformat
+from fstriage_cli.events import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, NOTE_CREATED, PAYMENT_DECLINES_ALERT
+from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack, LocalStackError, PolledInvocation
+from fstriage_cli.local.rie import session_members
+from fstriage_cli.sandbox.data import SandboxData, SandboxSession, isoformat
 
 SEED = 20261123
 REPLAY_DISTANCE = 100  # a replay follows its original by at least this many deliveries
@@ -580,8 +580,8 @@ def _server_category(server: object) -> str:
     for prefix, category in (
         ("werkzeug", "moto"),
         ("moto", "moto"),
-        ("fstriage_dev.sandbox", "Fullstory sandbox"),
-        ("fstriage_dev.local.gateway", "function URL gateway"),
+        ("fstriage_cli.sandbox", "Fullstory sandbox"),
+        ("fstriage_cli.local.gateway", "function URL gateway"),
     ):
         if module.startswith(prefix):
             return category

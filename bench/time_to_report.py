@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.time_to_report [--ready-after 0,2,10,60] [--alerts 5] [--slow-alerts 3]
         [--today 2,60] [--keep DIR]
 
-Two runs of the whole local stack (`fstriage_dev.local.LocalStack`, `port=0`, in-process: the built
+Two runs of the whole local stack (`fstriage_cli.local.LocalStack`, `port=0`, in-process: the built
 webhook and investigator under the Lambda runtime emulator, moto, the function URL gateway, Lambda's
 SQS poller, the report collector and the Fullstory sandbox, seed 7), one per mode:
 
@@ -50,8 +50,8 @@ from bench._report import machine
 from bench.load import rtdone_durations
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
-from fstriage_dev.events import CHECKOUT_ERRORS_ALERT
-from fstriage_dev.local import LocalConfig, LocalStack, LocalStackError
+from fstriage_cli.events import CHECKOUT_ERRORS_ALERT
+from fstriage_cli.local import LocalConfig, LocalStack, LocalStackError
 
 INVESTIGATOR = "InvestigatorFunction"
 TARGET_OVERHEAD_SECONDS = 3.0

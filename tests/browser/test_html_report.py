@@ -27,7 +27,7 @@ from fstriage.core.html_report import render_html
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryFullstory
 

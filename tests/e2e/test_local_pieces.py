@@ -15,14 +15,14 @@ from fstriage.core.http import request_from_function_url_event
 from fstriage.core.request import parse_isoformat
 from fstriage.core.session_ids import normalise_session_id
 from fstriage.settings import InvestigatorSettings, WebhookSettings
-from fstriage_dev.local.command import config_from, parser
-from fstriage_dev.local.config import LocalStackError
-from fstriage_dev.local.gateway import build_event, http_answer
-from fstriage_dev.local.poller import failed_message_ids, lambda_record
-from fstriage_dev.local.rie import Invocation
-from fstriage_dev.local.template import Template
-from fstriage_dev.sandbox import generate
-from fstriage_dev.sandbox.samples import sample_anchors, sample_investigations
+from fstriage_cli.local.command import config_from, parser
+from fstriage_cli.local.config import LocalStackError
+from fstriage_cli.local.gateway import build_event, http_answer
+from fstriage_cli.local.poller import failed_message_ids, lambda_record
+from fstriage_cli.local.rie import Invocation
+from fstriage_cli.local.template import Template
+from fstriage_cli.sandbox import generate
+from fstriage_cli.sandbox.samples import sample_anchors, sample_investigations
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from fstriage.core.watch import WatchedSegment, period_end, scheduled_request
-from fstriage_dev.local import CollectedReport, LocalConfig, LocalStack
+from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
 from tests.support.local_stack import require_local_stack
 
 pytestmark = pytest.mark.e2e

@@ -30,12 +30,12 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.investigation import Investigation
 from fstriage.core.request import Alert, Origin, Subject, Trigger, Window, build_request, isoformat
 from fstriage.core.signature import matches_any, parse_signature_header, sign
-from fstriage_dev import cli as cli_module
-from fstriage_dev import ops
-from fstriage_dev.cli import main
-from fstriage_dev.progress import ERASE_LINE, Progress
-from fstriage_dev.sandbox import FullstorySandbox
-from fstriage_dev.sandbox.data import CHECKOUT_ERRORS, TRIAGE_PROFILE
+from fstriage_cli import cli as cli_module
+from fstriage_cli import ops
+from fstriage_cli.cli import main
+from fstriage_cli.progress import ERASE_LINE, Progress
+from fstriage_cli.sandbox import FullstorySandbox
+from fstriage_cli.sandbox.data import CHECKOUT_ERRORS, TRIAGE_PROFILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
@@ -1109,9 +1109,9 @@ def test_local_and_demo_hand_everything_after_their_name_to_their_module(
         seen.append(argv)
         return 3
 
-    fake = types.ModuleType("fstriage_dev.demo")
+    fake = types.ModuleType("fstriage_cli.demo")
     fake.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fstriage_dev.demo", fake)
+    monkeypatch.setitem(sys.modules, "fstriage_cli.demo", fake)
 
     run = cli(capsys, "demo", "-h", "--json", "x")
 
@@ -1122,12 +1122,12 @@ def test_local_and_demo_hand_everything_after_their_name_to_their_module(
 def test_a_missing_delegate_module_exits_2_with_a_clear_message(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "fstriage_dev.demo", None)  # import fails as if it were absent
+    monkeypatch.setitem(sys.modules, "fstriage_cli.demo", None)  # import fails as if it were absent
 
     run = cli(capsys, "demo", "--help")
 
     assert run.code == 2
-    assert "fstriage demo" in run.err and "fstriage_dev.demo" in run.err and "missing" in run.err
+    assert "fstriage demo" in run.err and "fstriage_cli.demo" in run.err and "missing" in run.err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1173,7 +1173,7 @@ def test_python_dash_m_runs_the_cli_and_returns_its_exit_codes(sandbox: Fullstor
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "fstriage_dev.cli", *args],
+            [sys.executable, "-m", "fstriage_cli.cli", *args],
             capture_output=True,
             text=True,
             env=_script_env(),

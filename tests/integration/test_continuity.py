@@ -17,8 +17,8 @@ import pytest
 
 from fstriage.adapters.continuity_store import DynamoContinuityStore
 from fstriage.core.continuity import ReportPointer, StoredPointer
-from fstriage_dev.sandbox import FullstorySandbox
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import FullstorySandbox
+from fstriage_cli.sandbox import data as synth
 from tests.integration.test_investigator_handler import ANCHOR, COMPLETED, SEED, Rig, webhook
 from tests.support import payloads
 from tests.support.aws import investigator_stack

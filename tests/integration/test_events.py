@@ -22,7 +22,7 @@ from jsonschema import FormatChecker, validators
 from fstriage.core import fme
 from fstriage.core.republish import republished
 from fstriage.core.request import InvestigationRequest
-from fstriage_dev import events as generator
+from fstriage_cli import events as generator
 from tests.support import constants
 from tests.support.aws import REPO_ROOT, FakeLambdaContext, WebhookStack, webhook_stack, without_gc_pauses
 
@@ -202,7 +202,7 @@ def test_manifest_lists_exactly_the_event_files() -> None:
 
 def test_events_are_what_the_generator_writes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fstriage_dev.events", "--check"],
+        [sys.executable, "-m", "fstriage_cli.events", "--check"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

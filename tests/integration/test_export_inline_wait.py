@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fstriage.adapters import aws
-from fstriage_dev.sandbox import FullstorySandbox
+from fstriage_cli.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
     COMPLETED,
     EXPORT_RESULTS,

@@ -27,9 +27,9 @@ from fstriage import fme_app
 from fstriage.adapters import aws
 from fstriage.adapters.fme import FmeEventsClient, FmeRetryPolicy
 from fstriage.adapters.fullstory import FullstoryClient, RetryPolicy
-from fstriage_dev.fme_standin import FmeStandIn
-from fstriage_dev.sandbox import FullstorySandbox
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.fme_standin import FmeStandIn
+from fstriage_cli.sandbox import FullstorySandbox
+from fstriage_cli.sandbox import data as synth
 from tests.support.aws import (
     ACCOUNT_ID,
     REGION,

@@ -23,8 +23,8 @@ from fstriage.core.report import investigation_id_for
 from fstriage.core.request import (
     InvestigationRequest,
 )
-from fstriage_dev.ops import manual_request
-from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
+from fstriage_cli.ops import manual_request
+from fstriage_cli.sandbox import FullstorySandbox, SandboxSession
 from tests.support.aws import (
     ACCOUNT_ID,
     DEFAULT_API_KEY,

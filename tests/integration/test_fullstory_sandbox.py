@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fstriage_dev.sandbox import FullstorySandbox, generate
-from fstriage_dev.sandbox.data import CHECKOUT_ERRORS, context_event
+from fstriage_cli.sandbox import FullstorySandbox, generate
+from fstriage_cli.sandbox.data import CHECKOUT_ERRORS, context_event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 AUTH = {"Authorization": "Basic anything"}

@@ -25,7 +25,7 @@ from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.request_checks import presentable, request_problems
 from fstriage.settings import InvestigatorSettings
-from fstriage_dev.sandbox import FullstorySandbox
+from fstriage_cli.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
     COMPLETED,
     EXPORT_START,

@@ -43,8 +43,8 @@ from fstriage.core.ports import SigningKeys
 from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.request import Continuation, InvestigationRequest, parse_isoformat
 from fstriage.core.signature import sign
-from fstriage_dev.sandbox import FullstorySandbox, SandboxSession
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import FullstorySandbox, SandboxSession
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.aws import (
     ACCOUNT_ID,

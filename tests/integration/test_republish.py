@@ -21,7 +21,7 @@ from fstriage.core.intake import Intake, IntakePolicy
 from fstriage.core.ports import SigningKeys
 from fstriage.core.republish import CUSTOM_EVENT_DETAIL_TYPE, STREAM_DETAIL_TYPE
 from fstriage.core.signature import sign
-from fstriage_dev.sandbox import FullstorySandbox
+from fstriage_cli.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
     ANCHOR,
     COMPLETED,

@@ -21,9 +21,9 @@ from fstriage.adapters.fullstory import ROUTES, FullstoryClient, RetryPolicy, sp
 from fstriage.core.errors import ConfigurationError, FullstoryForbidden, FullstoryNotFound
 from fstriage.core.writeback import EVENT_NAME, idempotency_key
 from fstriage.settings import InvestigatorSettings
-from fstriage_dev.local.command import config_from, parser
-from fstriage_dev.local.config import WRITE_BACK_PARAMETER
-from fstriage_dev.sandbox import FullstorySandbox, WrittenEvent
+from fstriage_cli.local.command import config_from, parser
+from fstriage_cli.local.config import WRITE_BACK_PARAMETER
+from fstriage_cli.sandbox import FullstorySandbox, WrittenEvent
 from tests.integration.test_investigator_handler import (
     Rig,
     covered_by_session_trigger,

@@ -19,7 +19,7 @@ from fstriage.core.fullstory_models import (
     Summary,
 )
 from fstriage.core.ports import Claim, ClaimResult, SigningKeys
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 
 
 @dataclass

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from fstriage_dev.local.config import LocalStackError, find_project_dir, find_toolchain
+from fstriage_cli.local.config import LocalStackError, find_project_dir, find_toolchain
 
 
 def require_local_stack() -> None:

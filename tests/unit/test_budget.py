@@ -13,7 +13,7 @@ from fstriage.core.budget import CAP_REASON, NOTE_TOPIC, ActivationBudget, month
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, is_quiet
 from fstriage.core.request import InvestigationRequest
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryActivationCounter, MemoryFullstory
 

@@ -19,9 +19,9 @@ from fstriage.core.digest import MAX_KEY_CHARS, MAX_UNREAD_KEYS, digest_events, 
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
-from fstriage_dev.sandbox import data as synth
-from fstriage_dev.sandbox.conventions import EVENT_CONVENTIONS, render
-from fstriage_dev.sandbox.faults import Faults
+from fstriage_cli.sandbox import data as synth
+from fstriage_cli.sandbox.conventions import EVENT_CONVENTIONS, render
+from fstriage_cli.sandbox.faults import Faults
 from tests.support import payloads
 from tests.support.aws import REPO_ROOT
 from tests.support.fakes import MemoryFullstory

@@ -24,7 +24,7 @@ from fstriage.core.investigation import (
 )
 from fstriage.core.request import InvestigationRequest
 from fstriage.settings import InvestigatorSettings
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryFullstory
 

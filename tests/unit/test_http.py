@@ -18,8 +18,8 @@ from fstriage.core.http import (
     request_from_function_url_event,
     require_json_media_type,
 )
-from fstriage_dev.local.gateway import FunctionUrlGateway
-from fstriage_dev.local.rie import Invocation
+from fstriage_cli.local.gateway import FunctionUrlGateway
+from fstriage_cli.local.rie import Invocation
 
 
 def event(**overrides: Any) -> dict[str, Any]:

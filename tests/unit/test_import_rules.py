@@ -3,7 +3,7 @@
 - `fstriage.core` is pure: the standard library and other `fstriage.core` modules only (no boto3,
   botocore, requests, Powertools, adapters, settings or composition roots).
 - Only `fstriage.adapters` (and the composition roots that wire them) touch boto3, botocore or requests.
-- The layer imports nothing from the tooling (`fstriage_dev`), the benchmarks or the tests.
+- The layer imports nothing from the tooling (`fstriage_cli`), the benchmarks or the tests.
 - The webhook's cold path does not load the investigation core (its answer budget and cold start).
 """
 
@@ -22,7 +22,7 @@ LAYER = ROOT / "layers" / "fstriage"
 PACKAGE = LAYER / "fstriage"
 STDLIB = sys.stdlib_module_names
 AWS_AND_HTTP = {"boto3", "botocore", "requests", "urllib3", "s3transfer"}
-TOOLING = {"fstriage_dev", "bench", "tests"}
+TOOLING = {"fstriage_cli", "bench", "tests"}
 
 
 def runtime_imports(path: Path) -> Iterator[tuple[str, int]]:

@@ -27,7 +27,7 @@ from fstriage.core.investigation import (
     Requeue,
 )
 from fstriage.core.request import InvestigationRequest, isoformat, parse_isoformat
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryFullstory
 

@@ -14,7 +14,7 @@ from fstriage.core.errors import FullstoryAuthError, FullstoryForbidden
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
 from fstriage.core.request import InvestigationRequest, Origin, build_request
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.aws import REPO_ROOT
 from tests.support.fakes import MemoryFullstory

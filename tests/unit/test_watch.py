@@ -25,7 +25,7 @@ from fstriage.core.watch import (
     tick_message,
 )
 from fstriage.settings import InvestigatorSettings
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support.fakes import MemoryFullstory
 
 ORG = "o-TEST-na1"

@@ -32,7 +32,7 @@ from fstriage.core.writeback import (
     report_uri,
     write_back,
 )
-from fstriage_dev.sandbox import data as synth
+from fstriage_cli.sandbox import data as synth
 from tests.support import payloads
 from tests.support.fakes import MemoryFullstory
 

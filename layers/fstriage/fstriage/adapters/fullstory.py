@@ -3,7 +3,7 @@
 Every call goes through one `requests.Session` (a pooled adapter, shared by a small thread pool),
 one shared `RateLimiter`, and one retry loop. The loop honours `Retry-After`, backs off with jitter,
 and never sleeps past the caller's deadline: it raises instead, so the SQS item is reported failed
-and redelivered. The local sandbox (`tools/fstriage_dev/sandbox`) answers the same documented shapes
+and redelivered. The local sandbox (`cli/fstriage_cli/sandbox`) answers the same documented shapes
 and status codes, and the integration tests run this client against it.
 
 Observability: every line goes through a Powertools child logger of the investigator's service logger

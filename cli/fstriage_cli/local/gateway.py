@@ -21,7 +21,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from fstriage.core.http import HttpRequest, function_url_event
-from fstriage_dev.local.rie import EmulatedFunction, Invocation
+from fstriage_cli.local.rie import EmulatedFunction, Invocation
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 _TEXT_TYPES = (

@@ -13,7 +13,7 @@ and plans sandbox users, sessions and segments with those IDs, inside each sampl
 - each metric alert's metric gets a segment too, and `metric_segments` maps the metric to it (the
   investigator's METRIC_SEGMENTS setting), so a metric alert is investigated like a segment alert.
 
-Nothing here is hard-coded from the samples: rename an ID in `fstriage_dev/events.py`, regenerate
+Nothing here is hard-coded from the samples: rename an ID in `fstriage_cli/events.py`, regenerate
 `events/`, and the anchors follow.
 """
 
@@ -33,7 +33,7 @@ from fstriage.core.http import request_from_function_url_event
 from fstriage.core.intake import STREAMS_PREFIX
 from fstriage.core.payloads import Investigate, interpret_stream_event, interpret_system_event
 from fstriage.core.request import parse_isoformat
-from fstriage_dev.sandbox.data import Anchors, AnchorSegment, AnchorSession, AnchorUser
+from fstriage_cli.sandbox.data import Anchors, AnchorSegment, AnchorSession, AnchorUser
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
 LOOKBACK = timedelta(hours=24)  # the webhook's default lookback, for payloads without a period

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from fstriage_dev.local.config import LocalStackError
+from fstriage_cli.local.config import LocalStackError
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 _ERROR_KEYS = {"errorMessage", "errorType", "stackTrace", "requestId", "cause"}

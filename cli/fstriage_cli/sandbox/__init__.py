@@ -1,6 +1,6 @@
 """A local Fullstory Server API for tests and the local stack (dev tooling; never shipped to AWS)."""
 
-from fstriage_dev.sandbox.data import (
+from fstriage_cli.sandbox.data import (
     Anchors,
     AnchorSegment,
     AnchorSession,
@@ -10,8 +10,8 @@ from fstriage_dev.sandbox.data import (
     SandboxUser,
     generate,
 )
-from fstriage_dev.sandbox.faults import Faults, FaultSettings
-from fstriage_dev.sandbox.server import FullstorySandbox, RecordedRequest, WrittenEvent
+from fstriage_cli.sandbox.faults import Faults, FaultSettings
+from fstriage_cli.sandbox.server import FullstorySandbox, RecordedRequest, WrittenEvent
 
 __all__ = [
     "AnchorSegment",

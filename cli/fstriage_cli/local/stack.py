@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 from fstriage.core.republish import EVENT_SOURCE
 from fstriage.core.watch import tick_message
-from fstriage_dev import fme_standin
-from fstriage_dev.local.aws import MotoServer, Resources, create_resources
-from fstriage_dev.local.build import build_dir, sam_build
-from fstriage_dev.local.config import (
+from fstriage_cli import fme_standin
+from fstriage_cli.local.aws import MotoServer, Resources, create_resources
+from fstriage_cli.local.build import build_dir, sam_build
+from fstriage_cli.local.config import (
     ACCOUNT_ID,
     FAKE_CREDENTIALS,
     REGION,
@@ -40,14 +40,14 @@ from fstriage_dev.local.config import (
     Toolchain,
     find_toolchain,
 )
-from fstriage_dev.local.gateway import FunctionPool, FunctionUrlGateway
-from fstriage_dev.local.outage import AwsOutages
-from fstriage_dev.local.poller import SqsPoller
-from fstriage_dev.local.reports import CollectedReport, ReportCollector
-from fstriage_dev.local.rie import EmulatedFunction, Invocation
-from fstriage_dev.local.template import FunctionSpec, Template
-from fstriage_dev.sandbox import FullstorySandbox
-from fstriage_dev.sandbox.samples import SampleAnchors, sample_anchors
+from fstriage_cli.local.gateway import FunctionPool, FunctionUrlGateway
+from fstriage_cli.local.outage import AwsOutages
+from fstriage_cli.local.poller import SqsPoller
+from fstriage_cli.local.reports import CollectedReport, ReportCollector
+from fstriage_cli.local.rie import EmulatedFunction, Invocation
+from fstriage_cli.local.template import FunctionSpec, Template
+from fstriage_cli.sandbox import FullstorySandbox
+from fstriage_cli.sandbox.samples import SampleAnchors, sample_anchors
 
 # The settings (fstriage/settings.py) whose values the local stack provides.
 SIGNING_SECRET_SETTING = "SIGNING_SECRET_ARN"  # noqa: S105 -- a setting's name

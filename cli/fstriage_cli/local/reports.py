@@ -14,7 +14,7 @@ from typing import Any
 
 from fstriage.adapters.outputs import EVENT_DETAIL_TYPE
 from fstriage.core.republish import EVENT_SOURCE
-from fstriage_dev.local.poller import RECEIVE_WAIT_SECONDS
+from fstriage_cli.local.poller import RECEIVE_WAIT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

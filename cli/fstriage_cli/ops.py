@@ -60,7 +60,7 @@ from fstriage.core.request import (
 )
 from fstriage.core.session_ids import normalise_session_id
 from fstriage.core.signature import HEADER_NAME, sign
-from fstriage_dev.progress import Progress
+from fstriage_cli.progress import Progress
 
 API_KEY_ENV: Final = "FULLSTORY_API_KEY"
 SIGNING_SECRET_ENV: Final = "FSTRIAGE_SIGNING_SECRET"  # noqa: S105 - a variable name

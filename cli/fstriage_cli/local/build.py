@@ -13,7 +13,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from fstriage_dev.local.config import FAKE_CREDENTIALS, REGION, LocalStackError, Toolchain
+from fstriage_cli.local.config import FAKE_CREDENTIALS, REGION, LocalStackError, Toolchain
 
 CONFIG_ENV = "local"
 STAMP = ".fstriage-local-inputs"

@@ -10,15 +10,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from fstriage_dev.events import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from fstriage_dev.local.config import (
+from fstriage_cli.events import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.local.config import (
     DEFAULT_PORT,
     DEFAULT_REPORTS_DIR,
     WRITE_BACK_PARAMETER,
     LocalConfig,
     LocalStackError,
 )
-from fstriage_dev.local.stack import FME_PARAMETER, LocalStack
+from fstriage_cli.local.stack import FME_PARAMETER, LocalStack
 
 DESCRIPTION = """\
 Run fstriage on this machine, with no AWS account and no Docker: the functions that `sam build`

@@ -19,7 +19,7 @@ of `user-002` is clean; `user-003`'s newest session holds an unreadable event an
 
 `Anchors` add users, sessions and segments with given IDs and times on top of the seeded data (which
 they leave exactly as it was), so that payloads naming real-looking IDs (the `events/` samples, see
-`fstriage_dev.sandbox.samples`) find data.
+`fstriage_cli.sandbox.samples`) find data.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from fstriage_dev.background_server import BackgroundServer
+from fstriage_cli.background_server import BackgroundServer
 
 EVENTS_PATH = "/api/events/bulk"
 CONTROL_PREFIX = "/__fme/"

@@ -17,8 +17,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from fstriage_dev.local.config import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, LocalStackError
-from fstriage_dev.local.template import Template
+from fstriage_cli.local.config import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, LocalStackError
+from fstriage_cli.local.template import Template
 
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",

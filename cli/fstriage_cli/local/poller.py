@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fstriage_dev.local.rie import EmulatedFunction, Invocation
-from fstriage_dev.local.template import SqsEventSource
+from fstriage_cli.local.rie import EmulatedFunction, Invocation
+from fstriage_cli.local.template import SqsEventSource
 
 RECEIVE_WAIT_SECONDS = 1  # short long-polls, so a stop is noticed within a second
 

@@ -33,9 +33,9 @@ import jsonschema
 from fstriage.adapters.outputs import StoredReport
 from fstriage.core.signature import sign
 from fstriage.investigator_app import slack_text
-from fstriage_dev.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError, find_project_dir
-from fstriage_dev.local.reports import CollectedReport
-from fstriage_dev.local.stack import LocalStack
+from fstriage_cli.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError, find_project_dir
+from fstriage_cli.local.reports import CollectedReport
+from fstriage_cli.local.stack import LocalStack
 
 # A source address inside Fullstory's published Streams range, so the samples pass the allow list.
 FULLSTORY_STREAM_SOURCE_IP = "8.35.195.3"

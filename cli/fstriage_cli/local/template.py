@@ -17,7 +17,7 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 
-from fstriage_dev.local.config import LocalStackError
+from fstriage_cli.local.config import LocalStackError
 
 
 class _NoValue:

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from fstriage_dev.sandbox.conventions import EVENT_CONVENTIONS
+from fstriage_cli.sandbox.conventions import EVENT_CONVENTIONS
 
 ERROR_BODIES = ("json", "html", "echo")
 ROLES = ("ADMIN", "ARCHITECT", "USER", "VIEW_ONLY", "UMBRELLA_MANAGER", "UNKNOWN")

@@ -1,14 +1,14 @@
 """`fstriage`: the command line for the local stack, webhook signing, and a real Fullstory org.
 
-    fstriage local ...            run the whole stack on this machine (fstriage_dev.local)
-    fstriage demo ...             the guided demo (fstriage_dev.demo)
+    fstriage local ...            run the whole stack on this machine (fstriage_cli.local)
+    fstriage demo ...             the guided demo (fstriage_cli.demo)
     fstriage sign / send          sign a payload; POST it signed, like Fullstory's "Test Endpoint"
     fstriage test-connection      what the API key can do
     fstriage sessions / segments / summary / events
     fstriage explain              what the digest made of one session's events (when a report looks thin)
     fstriage investigate          the investigator Lambda's own Investigation, from a terminal
 
-This module only parses, formats and picks exit codes; the logic is in `fstriage_dev.ops`.
+This module only parses, formats and picks exit codes; the logic is in `fstriage_cli.ops`.
 Data goes to stdout (human text, or JSON with `--json`); progress and notes go to stderr.
 Exit codes: 0 ok, 1 a failure on Fullstory's (or the endpoint's, or AWS's) side, 2 a usage error.
 """
@@ -36,10 +36,10 @@ from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import parse_isoformat
 from fstriage.core.signature import HEADER_NAME, sign
-from fstriage_dev import ops
-from fstriage_dev.explain import explain_events, render_text
-from fstriage_dev.ops import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
-from fstriage_dev.progress import Progress
+from fstriage_cli import ops
+from fstriage_cli.explain import explain_events, render_text
+from fstriage_cli.ops import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from fstriage_cli.progress import Progress
 
 PROG: Final = "fstriage"
 ORG_ID_ENV: Final = "FULLSTORY_ORG_ID"
@@ -50,8 +50,8 @@ EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for a comma
 
 # Commands another module owns: everything after the name goes to its own parser (`-h` included).
 DELEGATED: Final[Mapping[str, tuple[str, str]]] = {
-    "local": ("fstriage_dev.local", "run the whole stack on this machine (see `fstriage local --help`)"),
-    "demo": ("fstriage_dev.demo", "the guided demo on the local stack (see `fstriage demo --help`)"),
+    "local": ("fstriage_cli.local", "run the whole stack on this machine (see `fstriage local --help`)"),
+    "demo": ("fstriage_cli.demo", "the guided demo on the local stack (see `fstriage demo --help`)"),
 }
 
 KEY_HELP: Final = f"""\

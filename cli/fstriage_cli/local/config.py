@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fstriage_dev.events import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.events import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 
 DEFAULT_PORT = 3000
 DEFAULT_REPORTS_DIR = Path("reports")

@@ -29,10 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from fstriage_dev.background_server import BackgroundServer
-from fstriage_dev.sandbox import conventions
-from fstriage_dev.sandbox import data as synth
-from fstriage_dev.sandbox.faults import Faults, FaultSettings
+from fstriage_cli.background_server import BackgroundServer
+from fstriage_cli.sandbox import conventions
+from fstriage_cli.sandbox import data as synth
+from fstriage_cli.sandbox.faults import Faults, FaultSettings
 
 CONTROL_PATH = "/__sandbox/faults"
 _LOOP_MARKER = "pt-loop"  # the page token `repeat_page_token` answers forever

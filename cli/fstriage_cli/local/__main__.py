@@ -1,0 +1,7 @@
+"""`python -m fstriage_cli.local`: the same as `fstriage local`."""
+
+import sys
+
+from fstriage_cli.local.command import main
+
+raise SystemExit(main(sys.argv[1:]))
