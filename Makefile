@@ -36,7 +36,7 @@ export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 # sam build needs a python3.13 with pip on PATH (uv venvs have no pip): use the interpreter itself.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 
-.PHONY: help setup chromium lint validate build test coverage test-unit test-template test-integration test-browser test-e2e test-reliability reliability local demo $(RUNTIME_VENV) clean
+.PHONY: help setup chromium lint validate build test coverage test-unit test-template test-integration test-browser test-e2e test-package test-reliability reliability local demo dist $(RUNTIME_VENV) clean
 
 help:
 	@echo "make demo   - install everything, run the whole stack locally with the Fullstory sandbox, send the events/ samples, print the reports"
@@ -44,6 +44,7 @@ help:
 	@echo "make reliability - the reliability suite's full profile (about 7 min); figures for docs/reliability.md"
 	@echo "make setup  - only install (.venv from uv.lock, SAM CLI in .venv-sam, checkov in .venv-checkov, Lambda runtime in .venv-runtime, Debian's chromium)"
 	@echo "make local  - run the whole stack on this machine (fstriage local; ARGS='--port 3000 ...')"
+	@echo "make dist   - build the wheel and sdist into dist/ (uvx --from dist/fstriage-*.whl fstriage --help)"
 	@echo "make clean  - remove venvs and build output"
 
 $(UV):
@@ -89,7 +90,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy functions/investigator/app.py
 	$(VENV)/bin/mypy functions/fme_forwarder/app.py
-	$(PY) -m fstriage_cli.events --check
+	$(PY) -m fstriage_dev.events --check
 
 validate: $(VENV)/.synced $(SAM) $(CHECKOV)
 	$(SAM) validate --lint
@@ -128,6 +129,13 @@ test-browser: $(VENV)/.synced chromium
 coverage: $(VENV)/.synced
 	$(VENV)/bin/coverage report
 
+# The CLI as a user installs it: the wheel and sdist built, the wheel installed into fresh venvs (without
+# and with the [local] extra, from PyPI through uv's cache) and run from outside the checkout against the
+# sandbox and the installed local stack. A missing tool fails, not skips.
+test-package: export FSTRIAGE_E2E_REQUIRED := 1
+test-package: $(VENV)/.synced $(UV)
+	$(call run_tier,tests/package)
+
 # The local stack end to end (sam build, moto, the runtime emulator). Here a missing tool fails, not skips.
 test-e2e: export FSTRIAGE_E2E_REQUIRED := 1
 test-e2e: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
@@ -139,7 +147,7 @@ test-reliability: export FSTRIAGE_E2E_REQUIRED := 1
 test-reliability: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(call run_tier,tests/reliability)
 
-test: lint validate build test-unit test-template test-integration test-browser coverage test-e2e test-reliability
+test: lint validate build test-unit test-template test-integration test-browser coverage test-e2e test-package test-reliability
 
 # The full profile (10,000 hostile requests, 20 alerts per local-stack row); figures go to docs/reliability.md.
 reliability: export FSTRIAGE_E2E_REQUIRED := 1
@@ -155,5 +163,10 @@ local: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 demo: $(VENV)/.synced $(SAM) $(RUNTIME_VENV)/.synced
 	$(PY) -m fstriage_cli.demo $(ARGS)
 
+# The release artefacts: dist/fstriage-X.whl and dist/fstriage-X.tar.gz.
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --python "$(PYTHON313)" --wheel --sdist -o dist
+
 clean:
-	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .coverage
+	rm -rf $(TOOLS) $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .coverage dist

@@ -73,11 +73,11 @@ def main() -> None:
         sys.path.insert(0, repo_root)
         import json  # noqa: PLC0415
 
-        from bench._fixture import FakeLambdaContext, InProcessAws  # noqa: PLC0415
+        from bench._fixture import InProcessAws, lambda_context  # noqa: PLC0415
 
         in_process = InProcessAws()
         event = json.loads(event_bytes)
-        context = FakeLambdaContext(aws_request_id="00000000-0000-4000-8000-000000000001")
+        context = lambda_context(1)
         ready = time.perf_counter()
         # The first delivery creates the app's real boto3 clients and makes its real calls, answered
         # at botocore's before-send hook: everything but the network.

@@ -1,7 +1,8 @@
 """What the webhook benchmarks share: the environment, signed deliveries, and in-process AWS stubs.
 
-This module imports only the standard library at module level, so the cold-start child can load
-it before its timer starts without pre-importing boto3, botocore, Powertools or fstriage.
+The payloads, the published test values and the Lambda context come from `fstriage_cli.samples`. This
+module imports only the standard library (and `samples.values`, which does too) at module level, so
+the cold-start child can load it without pre-importing boto3, botocore, Powertools or fstriage.
 """
 
 from __future__ import annotations
@@ -17,27 +18,34 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from fstriage_cli.samples.values import (
+    DEDUPE_TABLE_NAME,
+    QUEUE_URL,
+    REGION,
+    SIGNING_SECRET_ARN,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    WEBHOOK_FUNCTION_NAME,
+)
+
+if TYPE_CHECKING:
+    from fstriage_cli.samples.fakes import FakeLambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLER_PATH = REPO_ROOT / "functions" / "webhook" / "app.py"
 
-BENCH_ORG_ID = "o-BENCH-na1"
-# A throwaway value for benchmarks only: the stub secrets client hands it to the handler.
-BENCH_SIGNING_SECRET = "fstriage-bench-signing-secret"  # noqa: S105
-BENCH_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fstriage-signing-AbCdEf"  # noqa: S105
-BENCH_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/fstriage-investigations"
-BENCH_TABLE = "fstriage-deliveries"
 TARGET_BODY_BYTES = 2048
 
 # Fake credentials and a region (nothing may reach AWS), and the settings the template would set.
 BENCH_ENV: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_LAMBDA_FUNCTION_NAME": "fstriage-WebhookFunction",
+    "AWS_LAMBDA_FUNCTION_NAME": WEBHOOK_FUNCTION_NAME,
     # As on Lambda: the X-Ray SDK then takes its Lambda path at import. Elsewhere it builds two extra
     # botocore clients for sampling rules, a cost no deployed function pays.
     "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions" / "webhook"),
@@ -46,10 +54,10 @@ BENCH_ENV: dict[str, str] = {
     # Imported and created as deployed, but no segment is sent: there is no X-Ray daemon here.
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_DEV": "false",
-    "FULLSTORY_ORG_ID": BENCH_ORG_ID,
-    "SIGNING_SECRET_ARN": BENCH_SECRET_ARN,
-    "INVESTIGATION_QUEUE_URL": BENCH_QUEUE_URL,
-    "DEDUPE_TABLE_NAME": BENCH_TABLE,
+    "FULLSTORY_ORG_ID": TEST_ORG_ID,
+    "SIGNING_SECRET_ARN": SIGNING_SECRET_ARN,
+    "INVESTIGATION_QUEUE_URL": QUEUE_URL,
+    "DEDUPE_TABLE_NAME": DEDUPE_TABLE_NAME,
 }
 # Anything that could point boto3 at a real account or endpoint.
 UNSET_ENV = (
@@ -105,40 +113,27 @@ _PAD_SENTENCE = " Review the alert threshold each quarter against the previous q
 
 
 def _segment_trend_alert(sequence: int, occurred: datetime, description: str) -> dict[str, Any]:
-    """A `segment.trend.alert` with the fields Fullstory's system webhook documents."""
-    org = BENCH_ORG_ID
-    return {
-        "eventName": "segment.trend.alert",
-        "version": 1,
-        "data": {
-            "id": f"{0x5A17_0000_0000 + sequence:016d}",
-            "timestamp": occurred.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "value": 137,
-            "notificationUrl": f"https://app.fullstory.com/ui/{org}/notifications/alerts/{sequence:010d}",
-            "alertConfig": {
-                "description": description,
-                "threshold": 100,
-                "direction": "ABOVE",
-                "duration": "DAILY",
-                "alertUrl": f"https://app.fullstory.com/ui/{org}/settings/alerts/segment/9f3c2a1e",
-                "alertCreator": "jane.doe@example.com",
-                "segmentUrl": f"https://app.fullstory.com/ui/{org}/segments/Xk7pQ2vLm4/people:search:3",
-                "segmentCreator": "sam.lee@example.com",
-                "segmentName": "Checkout failures (web, all regions)",
-            },
-        },
-    }
+    """A `segment.trend.alert` with the fields Fullstory's system webhook documents, its own id."""
+    from fstriage_cli.samples.payloads import segment_alert  # noqa: PLC0415 (imports fstriage)
 
-
-def _encode(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
+    return segment_alert(
+        alert_id=f"{0x5A17_0000_0000 + sequence:016d}",
+        segment_id="Xk7pQ2vLm4",
+        segment_name="Checkout failures (web, all regions)",
+        value=137,
+        threshold=100,
+        description=description,
+        timestamp=occurred.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
 
 
 def _description_for(target_bytes: int, occurred: datetime) -> str:
     """The description, lengthened with natural text until the body is `target_bytes` long."""
+    from fstriage_cli.samples.payloads import body_of  # noqa: PLC0415 (imports fstriage)
+
     description = _DESCRIPTION
     padding = itertools.cycle(_PAD_SENTENCE)
-    while len(_encode(_segment_trend_alert(0, occurred, description))) < target_bytes:
+    while len(body_of(_segment_trend_alert(0, occurred, description))) < target_bytes:
         description += next(padding)
     return description
 
@@ -153,6 +148,22 @@ class Delivery:
     signed_suffix: bytes  # b":" + org + b":" + timestamp, appended to the body before hashing
 
 
+# What a Fullstory delivery's function URL event carries besides the samples' headers (as Lambda shows it).
+DELIVERY_HEADERS = {
+    "host": "abcdefghij.lambda-url.us-east-1.on.aws",
+    "user-agent": "Fullstory-Webhooks/1.0",
+    "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
+}
+DELIVERY_SOURCE_IP = "34.89.210.81"
+
+
+def lambda_context(sequence: int) -> FakeLambdaContext:
+    """The Lambda context of the benchmark's `sequence`-th invocation."""
+    from fstriage_cli.samples.fakes import FakeLambdaContext  # noqa: PLC0415 (imports fstriage)
+
+    return FakeLambdaContext(aws_request_id=f"00000000-0000-4000-8000-{sequence:012d}")
+
+
 def make_deliveries(
     count: int,
     *,
@@ -162,59 +173,32 @@ def make_deliveries(
     target_bytes: int = TARGET_BODY_BYTES,
 ) -> list[Delivery]:
     """`count` NEW deliveries (each its own alert id, timestamp and signature), signed now."""
-    # The library's own signer and event builder, imported here (not at module level) so the
-    # cold-start child can load this module without fstriage.
-    from fstriage.core.http import HttpRequest, function_url_event  # noqa: PLC0415
-    from fstriage.core.signature import sign  # noqa: PLC0415
+    # Imported here (not at module level) so the cold-start child can load this module without fstriage.
+    from fstriage.core.http import function_url_event  # noqa: PLC0415
+    from fstriage_cli.samples.payloads import signed_request  # noqa: PLC0415
 
     now = now or datetime.now(tz=UTC)
     description = _description_for(target_bytes, now)
-    stamp = str(int(now.timestamp()))
+    stamp = int(now.timestamp())
     deliveries = []
     for sequence in range(start, start + count):
         occurred = now - timedelta(seconds=30, milliseconds=sequence)
-        body = _encode(_segment_trend_alert(sequence, occurred, description))
-        header = sign(BENCH_SIGNING_SECRET, body, BENCH_ORG_ID, stamp)
-        headers = {**DELIVERY_HEADERS, "content-length": str(len(body)), "fullstory-signature": header}
-        request = HttpRequest("POST", "/", headers, body, source_ip="34.89.210.81")
+        request = signed_request(
+            _segment_trend_alert(sequence, occurred, description),
+            timestamp=stamp,
+            source_ip=DELIVERY_SOURCE_IP,
+            headers=DELIVERY_HEADERS,
+        )
         event = function_url_event(request, base64_body=base64_body, request_id=f"bench-{sequence:08d}")
         deliveries.append(
             Delivery(
                 event=event,
-                context=FakeLambdaContext(aws_request_id=f"00000000-0000-4000-8000-{sequence:012d}"),
-                digest_b64=header.rsplit(",v:", 1)[1],
-                signed_suffix=f":{BENCH_ORG_ID}:{stamp}".encode(),
+                context=lambda_context(sequence),
+                digest_b64=request.headers["fullstory-signature"].rsplit(",v:", 1)[1],
+                signed_suffix=f":{TEST_ORG_ID}:{stamp}".encode(),
             )
         )
     return deliveries
-
-
-# What a Fullstory delivery's function URL event carries besides the signature (as Lambda shows it).
-DELIVERY_HEADERS = {
-    "content-type": "application/json",
-    "host": "abcdefghij.lambda-url.us-east-1.on.aws",
-    "user-agent": "Fullstory-Webhooks/1.0",
-    "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
-    "x-forwarded-for": "34.89.210.81",
-    "x-forwarded-port": "443",
-    "x-forwarded-proto": "https",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that Powertools reads."""
-
-    aws_request_id: str
-    function_name: str = "fstriage-WebhookFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fstriage-WebhookFunction"
-    log_group_name: str = "/aws/lambda/fstriage-WebhookFunction"
-    log_stream_name: str = "2026/01/01/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
 
 
 # --- in-process AWS clients ------------------------------------------------------------------
@@ -241,7 +225,7 @@ def _client_error(code: str, message: str, operation: str, **extra: Any) -> Exce
 class StubSecretsManager:
     """`get_secret_value`: AWSCURRENT holds the signing secret; never rotated (no AWSPREVIOUS)."""
 
-    def __init__(self, signing_secret: str = BENCH_SIGNING_SECRET) -> None:
+    def __init__(self, signing_secret: str = TEST_SIGNING_SECRET) -> None:
         self._secret_string = json.dumps({"signing_secret": signing_secret})
         self.calls = 0
 
@@ -388,7 +372,7 @@ class InProcessAws:
     `fstriage.adapters.aws.client` to measure the handler as deployed, minus the network.
     """
 
-    def __init__(self, signing_secret: str = BENCH_SIGNING_SECRET) -> None:
+    def __init__(self, signing_secret: str = TEST_SIGNING_SECRET) -> None:
         self._secret_string = json.dumps({"signing_secret": signing_secret})
         self.sent: list[str] = []
         self.claimed: set[str] = set()

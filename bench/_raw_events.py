@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from fstriage_cli.sandbox.data import AGENTS, PRODUCTS, SITE, STATIC, UNREADABLE_FORMS, isoformat
+from fstriage_cli.sandbox.model import AGENTS, isoformat
+from fstriage_cli.sandbox.scenarios import PRODUCTS, SITE, STATIC, UNREADABLE_FORMS
 
 NAMES = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis", "radia", "guido")
 # The sandbox's unreadable forms: error-bearing types whose fields cannot be read.

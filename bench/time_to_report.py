@@ -46,14 +46,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench._fixture import apply_bench_environ
+from bench._load_logs import INVESTIGATOR, rtdone_durations
 from bench._report import machine
-from bench.load import rtdone_durations
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
-from fstriage_cli.events import CHECKOUT_ERRORS_ALERT
 from fstriage_cli.local import LocalConfig, LocalStack, LocalStackError
+from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT
 
-INVESTIGATOR = "InvestigatorFunction"
 TARGET_OVERHEAD_SECONDS = 3.0
 # Run-to-run noise of the summed RTDONE time per alert (two same-mode runs differed by up to 3 %).
 COST_NOISE = 0.03

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench._fixture import (
-    BENCH_SIGNING_SECRET,
     TARGET_BODY_BYTES,
     Delivery,
     InProcessAws,
@@ -37,6 +36,7 @@ from bench._fixture import (
     make_deliveries,
 )
 from bench._report import Summary, describe, machine, stdout_fd_to, verdict
+from fstriage_cli.samples.values import TEST_SIGNING_SECRET
 
 TARGET_RATIO = 10.0
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -125,7 +125,7 @@ def run(
     module = load_handler_module()
     queued, operations = _wire(module, clients)
     handler: Handler = module.handler
-    key = BENCH_SIGNING_SECRET.encode()
+    key = TEST_SIGNING_SECRET.encode()
 
     deliveries = make_deliveries(1 + warmup + iterations, base64_body=base64_body)
     first = deliveries[0].event
@@ -173,7 +173,7 @@ def breakdown(module: Any, iterations: int, warmup: int, base64_body: bool) -> l
 
     clients = install_stub_app(module)
     intake, app, handler = clients.intake, module.app, module.handler
-    key = BENCH_SIGNING_SECRET.encode()
+    key = TEST_SIGNING_SECRET.encode()
 
     layers: list[tuple[str, Callable[[Delivery], Any]]] = [
         ("floor", lambda d: floor(d, key)),

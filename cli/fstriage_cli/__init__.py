@@ -1,4 +1,5 @@
-"""Developer tooling: the local stack, the Fullstory sandbox, event generators and the `fstriage` CLI.
+"""The `fstriage` command: the operator CLI, `reports`, the MCP server, and (with the `[local]` extra) the
+local stack and the Fullstory sandbox.
 
-Never shipped to AWS: the Lambda layer holds only `fstriage`.
+Shipped in the `fstriage` wheel with the library, never to AWS: the Lambda layer holds only `fstriage`.
 """

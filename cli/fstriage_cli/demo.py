@@ -7,10 +7,11 @@ report and the Slack message it would post, and exits 0 only when every expected
 validates against the report schema. Write-back into Fullstory is on, so it also prints how many server
 events the sandbox recorded for the demo's reports.
 
-The reports (JSON, Markdown, HTML) stay in `demo-reports/` in the checkout (ignored by git), emptied at
-the start of each run, so a printed path can still be opened after the demo exits. The Slack text's
-link is the presigned URL the investigator made; locally it points at the stack's moto S3, which is
-gone once the demo exits: open the HTML file instead.
+The reports (JSON, Markdown, HTML) stay in `demo-reports/` in the checkout (ignored by git), or in the
+current directory when run from the installed package, emptied at the start of each run, so a printed
+path can still be opened after the demo exits. The Slack text's link is the presigned URL the
+investigator made; locally it points at the stack's moto S3, which is gone once the demo exits: open
+the HTML file instead.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,14 @@ import jsonschema
 from fstriage.adapters.outputs import StoredReport
 from fstriage.core.signature import sign
 from fstriage.investigator_app import slack_text
-from fstriage_cli.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError, find_project_dir
+from fstriage_cli.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError
+from fstriage_cli.local.layout import find_stack
 from fstriage_cli.local.reports import CollectedReport
 from fstriage_cli.local.stack import LocalStack
+from fstriage_cli.samples.values import FULLSTORY_STREAM_IP
 
-# A source address inside Fullstory's published Streams range, so the samples pass the allow list.
-FULLSTORY_STREAM_SOURCE_IP = "8.35.195.3"
-SCHEMA_PATH = Path("layers/fstriage/fstriage/schemas/report.schema.json")
-DEMO_REPORTS_DIR = Path("demo-reports")  # in the checkout; .gitignore lists it
+SCHEMA_NAME = "schemas/report.schema.json"  # inside the `fstriage` package, checkout or installed
+DEMO_REPORTS_DIR = Path("demo-reports")  # in the checkout (.gitignore lists it), else the current directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +65,14 @@ class Trigger:
     kind: str = "?"
 
 
-def load_samples(project: Path) -> list[Sample]:
+def load_samples(events_dir: Path) -> list[Sample]:
     """The samples the manifest says are queued (status 202, outcome `queued`)."""
-    manifest = json.loads((project / "events/manifest.json").read_text())
+    manifest = json.loads((events_dir / "manifest.json").read_text())
     samples = []
     for name, expected in manifest.items():
         if expected.get("function") != "WebhookFunction" or expected.get("expect_outcome") != "queued":
             continue
-        event = json.loads((project / "events" / name).read_text())
+        event = json.loads((events_dir / name).read_text())
         raw = event.get("body") or ""
         body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
         headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
@@ -115,7 +117,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reports-dir",
         type=Path,
-        help=f"keep the reports here (default: {DEMO_REPORTS_DIR}/ in the checkout, emptied on each run)",
+        help=f"keep the reports here (default: {DEMO_REPORTS_DIR}/ in the checkout, or in the current "
+        "directory without one; emptied on each run)",
     )
     p.add_argument(
         "--timeout", type=float, default=240.0, help="seconds to wait for all reports (default 240)"
@@ -126,14 +129,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    project = find_project_dir()
-    samples = load_samples(project)
-    schema = json.loads((project / SCHEMA_PATH).read_text())
-    reports_dir = args.reports_dir or fresh_demo_dir(project)
+    source = find_stack(None)
+    samples = load_samples(source.events_dir)
+    schema = json.loads(resources.files("fstriage").joinpath(SCHEMA_NAME).read_text())
+    reports_dir = args.reports_dir or fresh_demo_dir(Path.cwd() if source.installed else source.root)
     config = LocalConfig(
         port=0,
         reports_dir=reports_dir,
-        source_ip=FULLSTORY_STREAM_SOURCE_IP,
+        source_ip=FULLSTORY_STREAM_IP,  # inside Fullstory's Streams range: passes the allow list
         # Poll the segment export every 2 s rather than the deployed 30 s.
         function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "2"}},
         parameters={"MetricSegments": _metric_segments(samples), WRITE_BACK_PARAMETER: "true"},
@@ -158,9 +161,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         return code
 
 
-def fresh_demo_dir(project: Path) -> Path:
-    """`demo-reports/` in the checkout, emptied: what a run prints is what it made."""
-    folder = project / DEMO_REPORTS_DIR
+def fresh_demo_dir(parent: Path) -> Path:
+    """`demo-reports/` under `parent`, emptied: what a run prints is what it made."""
+    folder = parent / DEMO_REPORTS_DIR
     if folder.is_dir():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -241,7 +244,7 @@ def _summarise(
     if not ok:
         say("demo failed: some reports are missing or invalid")
         return 1
-    say(f"demo ok: {len(reports)} reports, all valid against {SCHEMA_PATH}")
+    say(f"demo ok: {len(reports)} reports, all valid against the report schema ({SCHEMA_NAME})")
     return 0
 
 

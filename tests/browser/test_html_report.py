@@ -27,12 +27,13 @@ from fstriage.core.html_report import render_html
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox import SandboxSession
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)
+DATA = generate(6, now=ANCHOR)
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 HOSTILE = '<img src="https://evil.example/pixel.png"><script>console.error("injected")</script> for {email}'
 PHONE = {"width": 390, "height": 844}
@@ -50,7 +51,7 @@ def chromium_path() -> str:
     return found
 
 
-def hostile_events(session: synth.SandboxSession) -> list[dict[str, Any]]:
+def hostile_events(session: SandboxSession) -> list[dict[str, Any]]:
     """A console error whose text a visitor controls: markup, a remote image, a script, an email."""
     base = session.events[-1]
     message = HOSTILE.format(email=session.user.email)
@@ -64,7 +65,7 @@ def hostile_events(session: synth.SandboxSession) -> list[dict[str, Any]]:
 
 
 def real_report() -> dict[str, Any]:
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=segment.url, segmentName=segment.name, duration="WEEKLY"

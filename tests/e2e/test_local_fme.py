@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from fstriage_cli.events import CUSTOM_EVENT
 from fstriage_cli.local import LocalConfig, LocalStack
 from fstriage_cli.local.stack import FME_PARAMETER
-from fstriage_cli.sandbox.data import SandboxUser
+from fstriage_cli.samples.payloads import CUSTOM_EVENT
+from fstriage_cli.sandbox import SandboxUser
 from tests.e2e.test_local_stack import post
 from tests.support.local_stack import require_local_stack
 

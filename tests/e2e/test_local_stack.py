@@ -25,14 +25,10 @@ import pytest
 
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
-from fstriage_cli.events import (
-    CHECKOUT_ERRORS_ALERT,
-    NOTE_CREATED,
-    TEST_ORG_ID,
-    TEST_SIGNING_SECRET,
-)
 from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack, LocalStackError
 from fstriage_cli.local.rie import session_members
+from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, NOTE_CREATED
+from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
 from tests.support.local_stack import require_local_stack
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,9 @@ import pytest
 
 from fstriage.adapters.continuity_store import DynamoContinuityStore
 from fstriage.core.continuity import ReportPointer, StoredPointer
-from fstriage_cli.sandbox import FullstorySandbox
-from fstriage_cli.sandbox import data as synth
+from fstriage_cli.samples import payloads
+from fstriage_cli.sandbox import Anchors, AnchorSegment, AnchorSession, AnchorUser, FullstorySandbox
 from tests.integration.test_investigator_handler import ANCHOR, COMPLETED, SEED, Rig, webhook
-from tests.support import payloads
 from tests.support.aws import investigator_stack
 
 SEGMENT = "continuity-seg"
@@ -29,23 +28,23 @@ DEVICE = "7100000000000001"
 
 @pytest.fixture(scope="module")
 def watched() -> Iterator[FullstorySandbox]:
-    user = synth.AnchorUser(
+    user = AnchorUser(
         uid="continuity-user",
         email="continuity@example.test",
         display_name="Continuity",
         device_id=DEVICE,
         sessions=(
-            synth.AnchorSession("7100000000000101", ANCHOR - timedelta(hours=3), ("payment_gateway",)),
-            synth.AnchorSession("7100000000000102", ANCHOR - timedelta(minutes=30), ("chunk_error",)),
+            AnchorSession("7100000000000101", ANCHOR - timedelta(hours=3), ("payment_gateway",)),
+            AnchorSession("7100000000000102", ANCHOR - timedelta(minutes=30), ("chunk_error",)),
         ),
     )
-    segment = synth.AnchorSegment(
+    segment = AnchorSegment(
         SEGMENT,
         "Continuity watch",
         session_ids=(f"{DEVICE}:7100000000000101", f"{DEVICE}:7100000000000102"),
         with_errors=False,
     )
-    anchors = synth.Anchors(users=(user,), segments=(segment,))
+    anchors = Anchors(users=(user,), segments=(segment,))
     with FullstorySandbox(seed=SEED, now=ANCHOR + timedelta(minutes=15), anchors=anchors) as running:
         running.faults.update(export_pending_polls=0)
         yield running

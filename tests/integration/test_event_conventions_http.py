@@ -16,8 +16,8 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
+from fstriage_cli.samples import payloads
 from fstriage_cli.sandbox import FullstorySandbox
-from tests.support import payloads
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 API_KEY = "na1.conventions-test-key"

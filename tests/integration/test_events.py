@@ -22,9 +22,10 @@ from jsonschema import FormatChecker, validators
 from fstriage.core import fme
 from fstriage.core.republish import republished
 from fstriage.core.request import InvestigationRequest
-from fstriage_cli import events as generator
-from tests.support import constants
-from tests.support.aws import REPO_ROOT, FakeLambdaContext, WebhookStack, webhook_stack, without_gc_pauses
+from fstriage_cli.samples import values
+from fstriage_cli.samples.fakes import FakeLambdaContext
+from fstriage_dev import events as generator
+from tests.support.aws import REPO_ROOT, WebhookStack, webhook_stack, without_gc_pauses
 
 EVENTS = REPO_ROOT / "events"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((EVENTS / "manifest.json").read_text())
@@ -86,8 +87,8 @@ def test_webhook_event_gets_its_documented_answer(stack: WebhookStack, name: str
         assert answer["headers"].get(header) == value
     # An answer never echoes the secret, the stream token, the signature or the body.
     text = answer["body"]
-    assert constants.TEST_SIGNING_SECRET not in text
-    assert constants.TEST_STREAM_TOKEN not in text
+    assert values.TEST_SIGNING_SECRET not in text
+    assert values.TEST_STREAM_TOKEN not in text
     signature = {k.lower(): v for k, v in event["headers"].items()}.get("fullstory-signature")
     if signature:
         assert signature.rsplit("v:", 1)[-1] not in text
@@ -102,7 +103,7 @@ def test_webhook_event_gets_its_documented_answer(stack: WebhookStack, name: str
     message = json.loads(messages[0]["Body"])
     request = InvestigationRequest.from_message(message)
     assert request.request_id == body["request_id"]
-    assert request.origin.org_id == constants.TEST_ORG_ID
+    assert request.origin.org_id == values.TEST_ORG_ID
     attributes = {key: value["StringValue"] for key, value in messages[0]["MessageAttributes"].items()}
     assert attributes == {"schema_version": str(request.schema_version), "kind": request.trigger.kind}
 
@@ -202,7 +203,7 @@ def test_manifest_lists_exactly_the_event_files() -> None:
 
 def test_events_are_what_the_generator_writes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fstriage_cli.events", "--check"],
+        [sys.executable, "-m", "fstriage_dev.events", "--check"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -220,17 +221,10 @@ def test_generator_check_reports_drift(tmp_path: Path) -> None:
     assert generator.main(["--check", "--dir", str(tmp_path)]) == 1
 
 
-def test_generator_and_tests_share_the_published_test_values() -> None:
-    assert generator.TEST_SIGNING_SECRET == constants.TEST_SIGNING_SECRET
-    assert generator.TEST_STREAM_TOKEN == constants.TEST_STREAM_TOKEN
-    assert generator.TEST_ORG_ID == constants.TEST_ORG_ID
-    assert generator.FULLSTORY_STREAM_IP == constants.FULLSTORY_STREAM_IP
-
-
 def test_env_json_is_for_local_invokes_only() -> None:
     """env.json widens the tolerance so the fixed-time signatures pass; it names no real account."""
     assert float(ENV["SIGNATURE_TOLERANCE_SECONDS"]) >= 20 * 365 * 24 * 3600
-    assert ENV["FULLSTORY_ORG_ID"] == constants.TEST_ORG_ID
+    assert ENV["FULLSTORY_ORG_ID"] == values.TEST_ORG_ID
     assert ":123456789012:" in ENV["SIGNING_SECRET_ARN"]
     assert "AWS_ENDPOINT_URL" not in ENV
     assert "300" in (EVENTS / "README.md").read_text()

@@ -28,13 +28,12 @@ from fstriage.adapters import aws
 from fstriage.adapters.fme import FmeEventsClient, FmeRetryPolicy
 from fstriage.adapters.fullstory import FullstoryClient, RetryPolicy
 from fstriage_cli.fme_standin import FmeStandIn
-from fstriage_cli.sandbox import FullstorySandbox
-from fstriage_cli.sandbox import data as synth
+from fstriage_cli.samples.fakes import FakeLambdaContext
+from fstriage_cli.sandbox import Anchors, AnchorUser, FullstorySandbox, SandboxSession
 from tests.support.aws import (
     ACCOUNT_ID,
     REGION,
     REPO_ROOT,
-    FakeLambdaContext,
     apply_env,
     import_entry_point,
     lambda_record,
@@ -51,10 +50,10 @@ FAST_FME = FmeRetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, safet
 
 @pytest.fixture(scope="module")
 def running_sandbox() -> Iterator[FullstorySandbox]:
-    anonymous = synth.AnchorUser(
+    anonymous = AnchorUser(
         uid="", email="", display_name="", device_id=ANONYMOUS_DEVICE, sessions=()
     )  # a visitor never identified: Fullstory knows the user, with no uid
-    with FullstorySandbox(seed=6, now=ANCHOR, anchors=synth.Anchors(users=(anonymous,))) as running:
+    with FullstorySandbox(seed=6, now=ANCHOR, anchors=Anchors(users=(anonymous,))) as running:
         yield running
 
 
@@ -220,7 +219,7 @@ def rig(
     aws.client.cache_clear()
 
 
-def detail(session: synth.SandboxSession | None, **fields: Any) -> dict[str, Any]:
+def detail(session: SandboxSession | None, **fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "schema_version": 1,
         "delivery_id": f"req_{uuid.uuid4().hex}",
@@ -240,7 +239,7 @@ def detail(session: synth.SandboxSession | None, **fields: Any) -> dict[str, Any
     return base
 
 
-def sessions_of(sandbox: FullstorySandbox, uid: str) -> list[synth.SandboxSession]:
+def sessions_of(sandbox: FullstorySandbox, uid: str) -> list[SandboxSession]:
     return sandbox.data.sessions_of(uid=uid)
 
 

@@ -36,7 +36,8 @@ from fstriage.core.errors import (
 from fstriage.core.fullstory_models import FullstoryUser
 from fstriage.core.ratelimit import RateLimiter
 from fstriage_cli.sandbox import FullstorySandbox
-from fstriage_cli.sandbox.data import CHECKOUT_ERRORS, TRIAGE_PROFILE
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
+from fstriage_cli.sandbox.views import TRIAGE_PROFILE
 
 API_KEY = "na1.sandbox-test-key/SANDBOX"
 EVENTS = "GET /v2/sessions/{id}/events"

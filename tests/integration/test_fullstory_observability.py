@@ -23,13 +23,13 @@ from fstriage.core.report import investigation_id_for
 from fstriage.core.request import (
     InvestigationRequest,
 )
-from fstriage_cli.ops import manual_request
+from fstriage_cli.manual import manual_request
+from fstriage_cli.samples.fakes import FakeLambdaContext
 from fstriage_cli.sandbox import FullstorySandbox, SandboxSession
 from tests.support.aws import (
     ACCOUNT_ID,
     DEFAULT_API_KEY,
     REGION,
-    FakeLambdaContext,
     investigator_stack,
 )
 

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from fstriage_cli.sandbox import FullstorySandbox, generate
-from fstriage_cli.sandbox.data import CHECKOUT_ERRORS, context_event
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
+from fstriage_cli.sandbox.views import context_event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 AUTH = {"Authorization": "Basic anything"}

@@ -25,6 +25,7 @@ from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.request_checks import presentable, request_problems
 from fstriage.settings import InvestigatorSettings
+from fstriage_cli.samples import payloads
 from fstriage_cli.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
     COMPLETED,
@@ -45,7 +46,6 @@ from tests.integration.test_investigator_handler import (
     segment_alert,
     webhook,
 )
-from tests.support import payloads
 from tests.support.aws import MAX_RECEIVE_COUNT, investigator_stack
 
 FAILURE_FIELDS = {"message_id", "request_id", "error_type", "attempt", "retried", "outcome"}

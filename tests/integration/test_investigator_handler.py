@@ -43,21 +43,21 @@ from fstriage.core.ports import SigningKeys
 from fstriage.core.ratelimit import RateLimiter
 from fstriage.core.request import Continuation, InvestigationRequest, parse_isoformat
 from fstriage.core.signature import sign
-from fstriage_cli.sandbox import FullstorySandbox, SandboxSession
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import FakeKeys, FakeLambdaContext, MemoryLedger, MemoryQueue
+from fstriage_cli.samples.values import FULLSTORY_STREAM_IP, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.sandbox import FullstorySandbox, SandboxSession, views
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
+from fstriage_cli.sandbox.model import SandboxSegment
 from tests.support.aws import (
     ACCOUNT_ID,
     DEFAULT_API_KEY,
     MAX_RECEIVE_COUNT,
     REGION,
     REPO_ROOT,
-    FakeLambdaContext,
     InvestigatorStack,
     investigator_stack,
 )
-from tests.support.constants import FULLSTORY_STREAM_IP, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from tests.support.fakes import FakeKeys, MemoryLedger, MemoryQueue
 
 COMPLETED = "Investigation Completed"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # the sandbox's "now" and every payload's time
@@ -255,12 +255,12 @@ def request_of(message: tuple[str, dict[str, str]]) -> InvestigationRequest:
 # -- sandbox-backed payloads -----------------------------------------------------------------------
 
 
-def checkout_errors(sandbox: FullstorySandbox) -> synth.SandboxSegment:
+def checkout_errors(sandbox: FullstorySandbox) -> SandboxSegment:
     """The "Checkout errors" segment, as `GET /segments/v1` lists it."""
-    return sandbox.data.segment_named(synth.CHECKOUT_ERRORS)
+    return sandbox.data.segment_named(CHECKOUT_ERRORS)
 
 
-def segment_alert(segment: synth.SandboxSegment) -> dict[str, Any]:
+def segment_alert(segment: SandboxSegment) -> dict[str, Any]:
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(segmentUrl=f"{segment.url}/people/0", segmentName=segment.name)
     return document
@@ -304,7 +304,7 @@ def sessions_in_window(sandbox: FullstorySandbox, uid: str, hours: float = 24) -
 
 def exported_sessions(sandbox: FullstorySandbox, segment_id: str, request: InvestigationRequest) -> set[str]:
     """The sessions the sandbox's export holds for the request's window."""
-    rows = synth.export_rows(
+    rows = views.export_rows(
         sandbox.data,
         segment_id,
         start=parse_isoformat(request.window.start),
@@ -1261,11 +1261,11 @@ def test_a_summary_profiles_structured_response_reaches_the_report(rig: Rig) -> 
     session = newest(rig.sandbox, "user-003")
     rig.queue(webhook(note_on(rig.sandbox, session), rig.sandbox))
 
-    rig.deliver(rig.handler(SUMMARY_PROFILE_ID=synth.TRIAGE_PROFILE))
+    rig.deliver(rig.handler(SUMMARY_PROFILE_ID=views.TRIAGE_PROFILE))
 
     report, _ = rig.the_report()  # schema-checked
     [only] = report["sessions"]
-    _, expected = synth.summary(session)
+    _, expected = views.summary(session)
     assert only["summary"]["response"] == expected
     assert only["summary"]["text"]
 

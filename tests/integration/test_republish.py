@@ -21,6 +21,8 @@ from fstriage.core.intake import Intake, IntakePolicy
 from fstriage.core.ports import SigningKeys
 from fstriage.core.republish import CUSTOM_EVENT_DETAIL_TYPE, STREAM_DETAIL_TYPE
 from fstriage.core.signature import sign
+from fstriage_cli.samples.fakes import FakeKeys, MemoryLedger, MemoryQueue
+from fstriage_cli.samples.values import TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from fstriage_cli.sandbox import FullstorySandbox
 from tests.integration.test_investigator_handler import (
     ANCHOR,
@@ -36,8 +38,6 @@ from tests.integration.test_investigator_handler import (
     webhook,
 )
 from tests.support.aws import MAX_RECEIVE_COUNT, investigator_stack
-from tests.support.constants import TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from tests.support.fakes import FakeKeys, MemoryLedger, MemoryQueue
 
 
 @pytest.fixture

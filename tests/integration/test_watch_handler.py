@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from fstriage.adapters import aws
 from fstriage.core.budget import month_of
 from fstriage.core.watch import tick_message
+from fstriage_cli.samples.values import STATE_TABLE_NAME
 from tests.integration import test_investigator_handler as base
 from tests.integration.test_investigator_handler import (
     ANCHOR,
@@ -41,7 +42,7 @@ slack = base.slack
 slack_rig = base.slack_rig
 TICK_EXAMPLE = REPO_ROOT / "events" / "sqs-watch-tick.json"
 
-STATE_TABLE = "fstriage-test-state"
+STATE_TABLE = STATE_TABLE_NAME
 
 
 def send_tick(rig: Rig, at: Any) -> None:

@@ -19,22 +19,15 @@ from moto import mock_aws
 from fstriage.adapters import aws
 from fstriage.core.http import HttpRequest, function_url_event
 from fstriage.core.signature import sign
-from tests.support import payloads
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import FakeLambdaContext
+from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from tests.support.aws import WEBHOOK_SERVICE, apply_env, import_entry_point, without_gc_pauses
-from tests.support.constants import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 
 ROOT = Path(__file__).parents[2]
 REQUEST_SCHEMA = json.loads(
     (ROOT / "layers/fstriage/fstriage/schemas/investigation-request.schema.json").read_text()
 )
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "WebhookFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"
-    aws_request_id: str = "req-1"
 
 
 @dataclass
@@ -111,7 +104,7 @@ def invoke(
         headers["fullstory-signature"] = signature
     event = function_url_event(HttpRequest("POST", "/", headers, body, "34.1.2.3"), base64_body=base64_body)
     with without_gc_pauses():
-        response: dict[str, Any] = module.handler(event, LambdaContext())
+        response: dict[str, Any] = module.handler(event, FakeLambdaContext())
     response["json"] = json.loads(response["body"])
     return response
 
@@ -328,7 +321,7 @@ def test_logs_and_metrics_say_what_happened_without_secrets_or_bodies(
             "8.35.195.1",
         )
     )
-    assert handler.handler(stream_event, LambdaContext())["statusCode"] == 202
+    assert handler.handler(stream_event, FakeLambdaContext())["statusCode"] == 202
     output = capsys.readouterr().out
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     logs = [line for line in lines if "message" in line]

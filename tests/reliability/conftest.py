@@ -28,8 +28,8 @@ import pytest
 
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
-from fstriage_cli.events import FULLSTORY_STREAM_IP, TEST_ORG_ID
 from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
+from fstriage_cli.samples.values import FULLSTORY_STREAM_IP, TEST_ORG_ID
 from tests.support.local_stack import require_local_stack
 
 PROFILE = os.environ.get("FSTRIAGE_RELIABILITY_PROFILE", "fast").strip().lower() or "fast"

@@ -23,9 +23,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import FakeLambdaContext
+from fstriage_cli.samples.values import TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from tests.support import hostile
-from tests.support.aws import WEBHOOK_SERVICE, FakeLambdaContext, webhook_stack
-from tests.support.constants import TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from tests.support.aws import WEBHOOK_SERVICE, webhook_stack
 
 PROFILE = os.environ.get("FSTRIAGE_RELIABILITY_PROFILE", "fast").strip().lower() or "fast"
 EXAMPLES = 10_000 if PROFILE == "full" else 1_000
@@ -71,7 +73,7 @@ def test_hostile_requests_are_answered_from_the_table_and_never_queued(
         # The baselines: one valid delivery of each kind, accepted once, so replays mean something.
         hostile.ACCEPTED.clear()
         for name, document in hostile.baseline_documents().items():
-            event = hostile.signed_event(hostile.encode(document))
+            event = hostile.signed_event(payloads.body_of(document))
             assert hostile.answer_key(call(event)) == hostile.QUEUED, name
             hostile.ACCEPTED[name] = event
         stream = hostile.stream_event(hostile.render(hostile.baseline_stream()))

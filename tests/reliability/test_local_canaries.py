@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fstriage_cli.events import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, NOTE_CREATED, STREAM_SESSION
+from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, NOTE_CREATED, STREAM_SESSION
 from tests.reliability.conftest import (
     CANARY_API_KEY,
     CANARY_EMAIL,

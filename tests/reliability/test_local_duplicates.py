@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fstriage_cli.events import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, STREAM_SESSION
+from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, CUSTOM_EVENT, STREAM_SESSION
 from tests.reliability.conftest import DEDUPE_WINDOW_SECONDS, Answer, Driver, record, size
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from fstriage_cli.events import CHECKOUT_ERRORS_ALERT
+from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT
 from tests.reliability.conftest import FULL, WEBHOOK, Answer, Driver, record, size
 
 pytestmark = pytest.mark.e2e

@@ -40,41 +40,34 @@ import pytest
 from moto import mock_aws
 
 from fstriage.adapters import aws
-from tests.support.constants import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.samples.values import (
+    ACCOUNT_ID,
+    API_KEY_SECRET_ARN,
+    DEDUPE_TABLE_NAME,
+    IDEMPOTENCY_TABLE_NAME,
+    QUEUE_URL,
+    REGION,
+    REPORTS_BUCKET,
+    SIGNING_SECRET_ARN,
+    STATE_TABLE_NAME,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_APP = REPO_ROOT / "functions" / "webhook" / "app.py"
-ACCOUNT_ID = "123456789012"  # moto's default account
-REGION = "us-east-1"
 
 DEFAULT_WEBHOOK_ENV: dict[str, str] = {
     "FULLSTORY_ORG_ID": TEST_ORG_ID,
-    "SIGNING_SECRET_ARN": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/webhook-keys",
-    "INVESTIGATION_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/fstriage-test-queue",
-    "DEDUPE_TABLE_NAME": "fstriage-test-ledger",
+    "SIGNING_SECRET_ARN": SIGNING_SECRET_ARN,
+    "INVESTIGATION_QUEUE_URL": QUEUE_URL,
+    "DEDUPE_TABLE_NAME": DEDUPE_TABLE_NAME,
 }
 DEFAULT_SECRET: dict[str, str] = {
     "signing_secret": TEST_SIGNING_SECRET,
     "stream_token": TEST_STREAM_TOKEN,
 }
-
-
-@dataclass
-class FakeLambdaContext:
-    """What Powertools' `inject_lambda_context` reads from a real LambdaContext."""
-
-    function_name: str = "fstriage-WebhookFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:fstriage-WebhookFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/fstriage-WebhookFunction"
-    log_stream_name: str = "local"
-    # What `get_remaining_time_in_millis` answers: a webhook's few seconds by default.
-    remaining_ms: int = 3000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @dataclass
@@ -140,6 +133,13 @@ def import_entry_point(path: Path, service: str, loaded: list[str]) -> ModuleTyp
     return module
 
 
+def _forget(modules: list[str]) -> None:
+    """Forget the entry points a stack imported, and the boto3 clients made inside its mock."""
+    for name in modules:
+        sys.modules.pop(name, None)
+    aws.client.cache_clear()
+
+
 def _secret_name(secret_id: str) -> str:
     # A partial ARN ends in the name; a full one would end in name + "-" + 6 random characters.
     return secret_id.split(":secret:", 1)[1] if ":secret:" in secret_id else secret_id
@@ -188,9 +188,7 @@ def webhook_stack(
         try:
             yield stack
         finally:
-            for name in stack._modules:
-                sys.modules.pop(name, None)
-            aws.client.cache_clear()
+            _forget(stack._modules)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,13 +203,11 @@ MAX_RECEIVE_COUNT = 5
 
 DEFAULT_INVESTIGATOR_ENV: dict[str, str] = {
     "FULLSTORY_ORG_ID": TEST_ORG_ID,
-    "FULLSTORY_API_KEY_SECRET_ARN": (
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/fullstory-api-key"
-    ),
-    "REPORTS_BUCKET": "fstriage-test-reports",
-    "INVESTIGATION_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/fstriage-test-investigations",
-    "IDEMPOTENCY_TABLE_NAME": "fstriage-test-idempotency",
-    "STATE_TABLE_NAME": "fstriage-test-state",
+    "FULLSTORY_API_KEY_SECRET_ARN": API_KEY_SECRET_ARN,
+    "REPORTS_BUCKET": REPORTS_BUCKET,
+    "INVESTIGATION_QUEUE_URL": QUEUE_URL,
+    "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE_NAME,
+    "STATE_TABLE_NAME": STATE_TABLE_NAME,
 }
 SLACK_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:fstriage/test/slack-webhook"
 
@@ -418,9 +414,7 @@ def investigator_stack(
         try:
             yield stack
         finally:
-            for name in stack._modules:
-                sys.modules.pop(name, None)
-            aws.client.cache_clear()
+            _forget(stack._modules)
 
 
 @contextmanager

@@ -36,14 +36,19 @@ from hypothesis import strategies as st
 
 from fstriage.core.http import HttpRequest, function_url_event
 from fstriage.core.signature import sign
-from tests.support import payloads
-from tests.support.constants import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.values import (
+    FULLSTORY_STREAM_IP,
+    OUTSIDE_STREAM_IP,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
 
 TOLERANCE_SECONDS = 300  # the webhook's default SIGNATURE_TOLERANCE_SECONDS
 MAX_BODY_BYTES = 1_048_576  # its default MAX_BODY_BYTES
 MAX_JSON_DEPTH = 32
 JSON = "application/json"
-OUTSIDE_IP = "203.0.113.9"
 
 # (status, reason) pairs the README's route and troubleshooting tables and the webhook contract
 # document. The reason is the body's `error` (refusals), `reason` (acknowledgements) or `status`.
@@ -129,13 +134,9 @@ def baseline_documents() -> dict[str, dict[str, Any]]:
 
 # Verified but never investigated: the `test` button, events we acknowledge, names we do not know.
 ACKNOWLEDGED_DOCUMENTS: dict[str, dict[str, Any]] = {
-    "test": {"eventName": "test", "version": 1, "data": {"message": "Test from Fullstory"}},
-    "segment.created": {
-        "eventName": "segment.created",
-        "version": 1,
-        "data": {"id": "seg-1", "name": "New segment", "creator": "ops@example.test"},
-    },
-    "unknown": {"eventName": "brand.new.event", "version": 1, "data": {"id": "x-1", "value": 3}},
+    "test": payloads.endpoint_test(),
+    "segment.created": payloads.segment_created(),
+    "unknown": payloads.unknown_event(),
 }
 
 
@@ -145,10 +146,6 @@ ACCEPTED: dict[str, dict[str, Any]] = {}
 
 def baseline_stream() -> dict[str, Any]:
     return payloads.stream_session(payloads.SESSION_URL, stream_name="Hostile baseline stream")
-
-
-def encode(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def event_for(
@@ -313,7 +310,7 @@ def _replace(document: dict[str, Any], path: tuple[str, ...], value: Any) -> Non
 def _signature_case(draw: st.DrawFn) -> Case:
     """A new, valid alert (it would be queued if it were authentic) with a bad signature header."""
     document = payloads.segment_alert(id=f"forged-{draw(st.integers(0, 10**9))}")
-    body = encode(document)
+    body = payloads.body_of(document)
     stamp = now()
     good = sign(TEST_SIGNING_SECRET, body, TEST_ORG_ID, stamp)
     digest = good.rsplit("v:", 1)[1]
@@ -444,7 +441,7 @@ def _signature_case(draw: st.DrawFn) -> Case:
             header = good
             sent = draw(st.sampled_from([body + b" ", body[:-1], body.replace(b"42", b"43"), b" " + body]))
         case "signed_other_body":
-            header = sign(TEST_SIGNING_SECRET, encode(payloads.metric_alert()), TEST_ORG_ID, stamp)
+            header = sign(TEST_SIGNING_SECRET, payloads.body_of(payloads.metric_alert()), TEST_ORG_ID, stamp)
         case _:
             header = draw(st.text(max_size=200))
     headers: dict[str, str | None] = {"fullstory-signature": header}
@@ -455,7 +452,7 @@ def _signature_case(draw: st.DrawFn) -> Case:
 def _replay_case(draw: st.DrawFn) -> Case:
     """An already-accepted baseline, again: as it was, or signed again (a sender's retry)."""
     name = draw(st.sampled_from(sorted(baseline_documents())))
-    body = encode(baseline_documents()[name])
+    body = payloads.body_of(baseline_documents()[name])
     variant = draw(
         st.sampled_from(["exact", "re_signed", "re_signed_ms", "re_signed_reordered", "stale", "future"])
     )
@@ -524,7 +521,7 @@ _BODY_VARIANTS = [
 def _hostile_body(draw: st.DrawFn, document: dict[str, Any]) -> tuple[str, bytes]:
     """A body made from a valid `document` that is not a payload (or, for `huge_valid_json`, the same
     payload padded with an unknown field)."""
-    valid = encode(document)
+    valid = payloads.body_of(document)
     variant = draw(st.sampled_from(_BODY_VARIANTS))
     match variant:
         case "empty":
@@ -542,7 +539,9 @@ def _hostile_body(draw: st.DrawFn, document: dict[str, Any]) -> tuple[str, bytes
         case "huge":
             body = valid + b" " * (MAX_BODY_BYTES + draw(st.integers(0, 4096)))
         case "huge_valid_json":  # under the cap: one enormous field nobody reads
-            body = encode({**document, "padding": "p" * draw(st.integers(100_000, MAX_BODY_BYTES - 4_000))})
+            body = payloads.body_of(
+                {**document, "padding": "p" * draw(st.integers(100_000, MAX_BODY_BYTES - 4_000))}
+            )
         case "nul_raw":
             body = valid.replace(b'":"', b'":"\x00', 1)
         case "nul_outside":
@@ -660,7 +659,7 @@ def _stream_case(draw: st.DrawFn) -> Case:
             token = TEST_STREAM_TOKEN[: draw(st.integers(1, len(TEST_STREAM_TOKEN) - 1))]
         case "outside_source":
             source_ip = draw(
-                st.sampled_from([OUTSIDE_IP, "8.35.195.8", "34.89.210.88", "::1", "::ffff:8.35.195.3"])
+                st.sampled_from([OUTSIDE_STREAM_IP, "8.35.195.8", "34.89.210.88", "::1", "::ffff:8.35.195.3"])
             )
         case "bad_source":
             source_ip = draw(
@@ -723,7 +722,7 @@ def _stream_case(draw: st.DrawFn) -> Case:
             return Case("stream", f"body:{body_variant}", event)
     body = render(document)
     # A stand-in inside a context field renders to a refused body: not a new trigger after all.
-    may_queue = may_queue and body == encode(document)
+    may_queue = may_queue and body == payloads.body_of(document)
     event = stream_event(body, token=token, source_ip=source_ip, base64_body=draw(st.booleans()))
     return Case("stream", variant, event, may_queue=may_queue)
 
@@ -742,7 +741,7 @@ def _context_value_is_legitimate(field: str, value: Any) -> bool:
 def _route_case(draw: st.DrawFn) -> Case:
     """Valid, new and correctly signed deliveries, on the wrong method, path or content type."""
     document = payloads.segment_alert(id=f"misrouted-{draw(st.integers(0, 10**9))}")
-    body = encode(document)
+    body = payloads.body_of(document)
     variant = draw(st.sampled_from(["method", "stream_method", "path", "content_type"]))
     headers: dict[str, str | None] = {}
     method, path = "POST", "/"

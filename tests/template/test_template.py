@@ -23,6 +23,8 @@ from aws_lambda_powertools.shared import constants as powertools_constants
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from cfnlint.api import lint_all
 from cfnlint.decode import cfn_yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
@@ -34,8 +36,8 @@ from fstriage.core.errors import ConfigurationError
 from fstriage.core.intake import FULLSTORY_STREAM_RANGES, STREAMS_PREFIX
 from fstriage.investigator_app import METRICS_NAMESPACE, InvestigatorApp, InvestigatorRuntime
 from fstriage.settings import InvestigatorSettings, WebhookSettings
-from tests.support.aws import FakeLambdaContext
-from tests.support.constants import TEST_ORG_ID
+from fstriage_cli.samples.fakes import FakeLambdaContext
+from fstriage_cli.samples.values import TEST_ORG_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -1005,12 +1007,32 @@ def test_layer_requirements_pin_exactly_the_locked_versions() -> None:
     pins = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
     # uv.lock names a package without its extras (aws-lambda-powertools[tracer] is aws-lambda-powertools).
     assert {name: locked.get(name.partition("[")[0]) for name in pins} == pins
-    # Every runtime dependency of the project ships in the layer, boto3 and botocore included: the X-Ray
-    # SDK pulls botocore in, and a layer botocore beside the runtime's boto3 could mismatch it.
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    runtime = dict(spec.split("==") for spec in pyproject["project"]["dependencies"])
-    assert {name: pins.get(name) for name in runtime} == runtime
     assert pins["botocore"] == locked["botocore"]
+
+
+def test_layer_pins_lie_in_the_packages_ranges_and_the_cli_only_dependency_stays_out() -> None:
+    """pyproject's dependencies are ranges (the CLI installs beside a user's packages); the layer pins
+    one version of each. Every runtime dependency ships in the layer, boto3 and botocore included (the
+    X-Ray SDK pulls botocore in, and a layer botocore beside the runtime's boto3 could mismatch it),
+    at a version its range accepts. mcp serves `fstriage mcp` only: never in the Lambda layer."""
+    lines = (ROOT / "layers" / "fstriage" / "requirements.txt").read_text().splitlines()
+    pins = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    pinned = {canonicalize_name(pin.name): pin for pin in pins}
+    assert all(len(pin.specifier) == 1 and next(iter(pin.specifier)).operator == "==" for pin in pins)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    ranges = [Requirement(spec) for spec in pyproject["project"]["dependencies"]]
+    assert all(not any(s.operator in ("==", "===") for s in wanted.specifier) for wanted in ranges)
+    cli_only = {"mcp"}
+    for wanted in ranges:
+        name = canonicalize_name(wanted.name)
+        if name in cli_only:
+            assert name not in pinned, f"{name} is the CLI's alone and must stay out of the layer"
+            continue
+        assert name in pinned, f"{wanted.name} is a runtime dependency the layer does not ship"
+        pin = pinned[name]
+        assert pin.extras == wanted.extras, f"{wanted.name}: the layer's extras differ"
+        version = next(iter(pin.specifier)).version
+        assert wanted.specifier.contains(version), f"the layer's {pin} is outside pyproject's {wanted}"
 
 
 def test_samconfig_overrides_name_real_parameters(stack: Stack) -> None:

@@ -13,17 +13,17 @@ from fstriage.core.budget import CAP_REASON, NOTE_TOPIC, ActivationBudget, month
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, is_quiet
 from fstriage.core.request import InvestigationRequest
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
-from tests.support.fakes import MemoryActivationCounter, MemoryFullstory
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryActivationCounter, MemoryFullstory
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)
+DATA = generate(6, now=ANCHOR)
 MONTH = month_of(ANCHOR)
 
 
 def segment_alert() -> InvestigationRequest:
-    chosen = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    chosen = DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=f"{chosen.url}/people/0", segmentName=chosen.name, duration="WEEKLY"

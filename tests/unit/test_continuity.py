@@ -15,7 +15,7 @@ from fstriage.core.continuity import (
     subject_key,
 )
 from fstriage.core.request import Alert
-from tests.support import payloads
+from fstriage_cli.samples import payloads
 
 RECEIVED = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -19,15 +19,16 @@ from fstriage.core.digest import MAX_KEY_CHARS, MAX_UNREAD_KEYS, digest_events, 
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
-from fstriage_cli.sandbox import data as synth
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox import SandboxSession
 from fstriage_cli.sandbox.conventions import EVENT_CONVENTIONS, render
 from fstriage_cli.sandbox.faults import Faults
-from tests.support import payloads
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 from tests.support.aws import REPO_ROOT
-from tests.support.fakes import MemoryFullstory
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)
+DATA = generate(6, now=ANCHOR)
 SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 READABLE = ("current", "warehouse", "camel_nested")
 STORED = StoredReport(bucket="reports", json_key="r/x.json", markdown_key="r/x.md")
@@ -240,7 +241,7 @@ def investigate(fake: MemoryFullstory, request: InvestigationRequest) -> Evidenc
 
 
 def checkout_errors_alert() -> InvestigationRequest:
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=segment.url, segmentName=segment.name, duration="WEEKLY"
@@ -329,7 +330,7 @@ def test_a_few_unreadable_events_beside_errors_still_make_the_report_partial() -
     }
 
 
-def _custom_event_on(session: synth.SandboxSession) -> InvestigationRequest:
+def _custom_event_on(session: SandboxSession) -> InvestigationRequest:
     document = payloads.custom_event()
     document["data"].update(sessionUrl=DATA.replay_url(session), timestamp=ANCHOR.isoformat())
     return payloads.request_for(document, received_at=ANCHOR)

@@ -24,12 +24,12 @@ from fstriage.core.investigation import (
 )
 from fstriage.core.request import InvestigationRequest
 from fstriage.settings import InvestigatorSettings
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)
+DATA = generate(6, now=ANCHOR)
 CALL_SECONDS = 0.05
 LAMBDA_SECONDS = 120.0
 
@@ -110,7 +110,7 @@ class TimedExport(MemoryFullstory):
 
 
 def segment_alert() -> InvestigationRequest:
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=f"{segment.url}/people/0", segmentName=segment.name, duration="WEEKLY"

@@ -10,7 +10,7 @@ from typing import Any
 from fstriage.core.html_report import TRACK_WIDTH, render_html
 from fstriage.core.investigation import Evidence
 from fstriage.core.report import build_report
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples.fakes import MemoryFullstory
 from tests.unit.test_report import (
     DATA,
     EMAIL,

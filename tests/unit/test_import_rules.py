@@ -3,7 +3,9 @@
 - `fstriage.core` is pure: the standard library and other `fstriage.core` modules only (no boto3,
   botocore, requests, Powertools, adapters, settings or composition roots).
 - Only `fstriage.adapters` (and the composition roots that wire them) touch boto3, botocore or requests.
-- The layer imports nothing from the tooling (`fstriage_cli`), the benchmarks or the tests.
+- The layer imports nothing from the CLI (`fstriage_cli`), the dev tooling (`fstriage_dev`), the benchmarks
+  or the tests.
+- The shipped CLI imports nothing from the dev tooling, the benchmarks or the tests (none of them ships).
 - The webhook's cold path does not load the investigation core (its answer budget and cold start).
 """
 
@@ -22,7 +24,9 @@ LAYER = ROOT / "layers" / "fstriage"
 PACKAGE = LAYER / "fstriage"
 STDLIB = sys.stdlib_module_names
 AWS_AND_HTTP = {"boto3", "botocore", "requests", "urllib3", "s3transfer"}
-TOOLING = {"fstriage_cli", "bench", "tests"}
+CLI = ROOT / "cli" / "fstriage_cli"
+TOOLING = {"fstriage_cli", "fstriage_dev", "bench", "tests"}
+NOT_SHIPPED = {"fstriage_dev", "bench", "tests"}
 
 
 def runtime_imports(path: Path) -> Iterator[tuple[str, int]]:
@@ -76,6 +80,11 @@ def test_only_adapters_and_composition_roots_touch_aws_or_http(path: Path) -> No
 @pytest.mark.parametrize("path", modules(LAYER), ids=lambda p: str(p.relative_to(LAYER)))
 def test_the_layer_imports_nothing_from_the_tooling_benchmarks_or_tests(path: Path) -> None:
     assert [module for module, _ in runtime_imports(path) if top(module) in TOOLING] == []
+
+
+@pytest.mark.parametrize("path", modules(CLI), ids=lambda p: str(p.relative_to(CLI)))
+def test_the_shipped_cli_imports_nothing_that_does_not_ship(path: Path) -> None:
+    assert [module for module, _ in runtime_imports(path) if top(module) in NOT_SHIPPED] == []
 
 
 def test_the_webhooks_cold_path_does_not_load_the_investigation_core() -> None:

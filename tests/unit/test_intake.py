@@ -14,9 +14,14 @@ from fstriage.core.http import HttpRequest, request_from_function_url_event
 from fstriage.core.intake import Intake, IntakePolicy, IntakeResult, parse_networks
 from fstriage.core.ports import SigningKeys
 from fstriage.core.signature import sign
-from tests.support import payloads
-from tests.support.constants import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from tests.support.fakes import FakeKeys, MemoryLedger, MemoryQueue
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import FakeKeys, MemoryLedger, MemoryQueue
+from fstriage_cli.samples.values import (
+    FULLSTORY_STREAM_IP,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
 
 NOW = 1_761_955_200  # 2025-11-01T00:00:00Z
 KEYS = SigningKeys(signing_secrets=(TEST_SIGNING_SECRET,), stream_tokens=(TEST_STREAM_TOKEN,))

@@ -27,12 +27,14 @@ from fstriage.core.investigation import (
     Requeue,
 )
 from fstriage.core.request import InvestigationRequest, isoformat, parse_isoformat
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox import SandboxSession, views
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from fstriage_cli.sandbox.model import SandboxSegment
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)  # user-001: 4 sessions in the last 7 days, 2 in the last 24 h
+DATA = generate(6, now=ANCHOR)  # user-001: 4 sessions in the last 7 days, 2 in the last 24 h
 WEEK = timedelta(days=7)
 FORBIDDEN = FullstoryForbidden(
     "session_events: HTTP 403: insufficient permissions", status=403, code="forbidden"
@@ -66,14 +68,14 @@ def user_stream(uid: str = "user-001", *, lookback: timedelta = timedelta(hours=
     )
 
 
-def custom_event_on(session: synth.SandboxSession, *, lookback: timedelta = WEEK) -> InvestigationRequest:
+def custom_event_on(session: SandboxSession, *, lookback: timedelta = WEEK) -> InvestigationRequest:
     document = payloads.custom_event()
     document["data"].update(sessionUrl=DATA.replay_url(session), timestamp=ANCHOR.isoformat())
     return payloads.request_for(document, received_at=ANCHOR, lookback=lookback)
 
 
-def segment_alert(segment: synth.SandboxSegment | None = None, **config: Any) -> InvestigationRequest:
-    chosen = segment or DATA.segment_named(synth.CHECKOUT_ERRORS)
+def segment_alert(segment: SandboxSegment | None = None, **config: Any) -> InvestigationRequest:
+    chosen = segment or DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=f"{chosen.url}/people/0", segmentName=chosen.name, duration="WEEKLY"
@@ -84,7 +86,7 @@ def segment_alert(segment: synth.SandboxSegment | None = None, **config: Any) ->
 
 
 def export_ranking(request: InvestigationRequest, segment_id: str) -> list[str]:
-    rows = synth.export_rows(
+    rows = views.export_rows(
         DATA,
         segment_id,
         start=parse_isoformat(request.window.start),
@@ -195,7 +197,8 @@ def test_the_session_cap_keeps_the_newest_user_sessions_and_says_so() -> None:
     assert evidence.notes.sentences() == [
         "4 sessions matched; the 2 with the most error signals (or the most recent) were investigated. "
         "Raise the cap (the MaxSessionsPerInvestigation parameter; `--max-sessions` for "
-        "`fstriage investigate`) to see more; each session costs Activations."
+        "`fstriage investigate`; `max_sessions` for the MCP tools) to see more; each session costs "
+        "Activations."
     ]
     assert fake.calls["session_events"] == 2
     assert fake.activations == 2
@@ -203,7 +206,7 @@ def test_the_session_cap_keeps_the_newest_user_sessions_and_says_so() -> None:
 
 def test_the_session_cap_keeps_the_segment_sessions_with_the_most_error_signals() -> None:
     request = segment_alert()
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     ranked = export_ranking(request, segment.id)
     assert len(ranked) > 3
 
@@ -300,7 +303,7 @@ def test_without_an_identify_event_only_the_session_itself_is_read() -> None:
 
 def test_a_pending_export_is_requeued_with_its_continuation_and_finished_later() -> None:
     request = segment_alert()
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     fake = MemoryFullstory(DATA, pending_polls=1)
     investigation = Investigation(
         fake, settings(export_poll_delay_seconds=45), now=lambda: ANCHOR + timedelta(minutes=1)
@@ -346,7 +349,7 @@ def test_events_forbidden_fall_back_to_the_export_rows() -> None:
 
     assert evidence.status == "partial"
     read = [f.session_id for f in evidence.sessions]
-    assert read == export_ranking(request, DATA.segment_named(synth.CHECKOUT_ERRORS).id)[:10]
+    assert read == export_ranking(request, DATA.segment_named(CHECKOUT_ERRORS).id)[:10]
     assert all(f.digest is None and f.events_unavailable == "403 forbidden" for f in evidence.sessions)
     assert sorted(d.session_id for d in evidence.fallback_digests) == sorted(read)
     assert all(d.source == "export" and d.error_signal_count > 0 for d in evidence.fallback_digests)
@@ -355,7 +358,7 @@ def test_events_forbidden_fall_back_to_the_export_rows() -> None:
 
 def test_only_sessions_without_events_get_an_export_fallback() -> None:
     request = segment_alert()
-    ranked = export_ranking(request, DATA.segment_named(synth.CHECKOUT_ERRORS).id)
+    ranked = export_ranking(request, DATA.segment_named(CHECKOUT_ERRORS).id)
     fake = MemoryFullstory(DATA, fail={f"session_events:{ranked[1]}": FORBIDDEN})
 
     evidence = run(fake, request)
@@ -414,7 +417,7 @@ def test_a_mapped_metric_alert_exports_its_segment() -> None:
     document = payloads.metric_alert()
     document["data"]["timestamp"] = ANCHOR.isoformat()
     request = payloads.request_for(document, received_at=ANCHOR, lookback=WEEK)
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
 
     unmapped = run(MemoryFullstory(DATA), request)
     mapped = run(MemoryFullstory(DATA), request, metric_segments={"Checkout conversion": segment.id})
@@ -604,7 +607,7 @@ def test_a_summary_profiles_structured_response_is_kept() -> None:
     evidence = run(fake, custom_event_on(session), summary_profile="triage")
 
     finding = evidence.sessions[0]
-    _, expected = synth.summary(session)
+    _, expected = views.summary(session)
     assert finding.summary_response == expected
     assert finding.summary_text
 

@@ -5,7 +5,7 @@ import pytest
 
 from fstriage.core.errors import PayloadError
 from fstriage.core.payloads import Acknowledge, Investigate, interpret_stream_event, interpret_system_event
-from tests.support import payloads
+from fstriage_cli.samples import payloads
 
 RECEIVED = datetime(2026, 11, 1, 0, 5, tzinfo=UTC)
 LOOKBACK = timedelta(hours=24)

@@ -14,14 +14,15 @@ from fstriage.core.errors import FullstoryAuthError, FullstoryForbidden
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, investigation_id_for, render_markdown
 from fstriage.core.request import InvestigationRequest, Origin, build_request
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox import SandboxSession
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 from tests.support.aws import REPO_ROOT
-from tests.support.fakes import MemoryFullstory
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 GENERATED = ANCHOR + timedelta(minutes=3)
-DATA = synth.generate(6, now=ANCHOR)
+DATA = generate(6, now=ANCHOR)
 SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 MARKDOWN_BUDGET = 8000  # characters: about 2,000 tokens
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -42,7 +43,7 @@ def report_of(evidence: Evidence, fake: MemoryFullstory) -> dict[str, Any]:
 
 
 def checkout_errors_alert(lookback: str = "WEEKLY") -> InvestigationRequest:
-    segment = DATA.segment_named(synth.CHECKOUT_ERRORS)
+    segment = DATA.segment_named(CHECKOUT_ERRORS)
     document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
     document["data"]["alertConfig"].update(
         segmentUrl=segment.url, segmentName=segment.name, duration=lookback
@@ -50,7 +51,7 @@ def checkout_errors_alert(lookback: str = "WEEKLY") -> InvestigationRequest:
     return payloads.request_for(document, received_at=ANCHOR)
 
 
-def custom_event_on(session: synth.SandboxSession) -> InvestigationRequest:
+def custom_event_on(session: SandboxSession) -> InvestigationRequest:
     document = payloads.custom_event()
     document["data"].update(sessionUrl=DATA.replay_url(session), timestamp=ANCHOR.isoformat())
     return payloads.request_for(document, received_at=ANCHOR)
@@ -92,7 +93,7 @@ def test_a_partial_report_validates_and_its_sessions_say_what_is_missing() -> No
         assert session["events_available"] is False
         assert session["events_unavailable_reason"] == "403 fullstory_forbidden"
         assert session["signal_source"] == "export"
-    assert report["trigger"]["segment"]["name"] == synth.CHECKOUT_ERRORS
+    assert report["trigger"]["segment"]["name"] == CHECKOUT_ERRORS
 
 
 @pytest.mark.parametrize("failure", ["auth", "export_failed", "metric_unmapped"])
@@ -189,7 +190,7 @@ def test_investigation_id_is_stable_per_request() -> None:
 # Markdown
 
 
-def noisy(session: synth.SandboxSession, errors: int) -> list[dict[str, Any]]:
+def noisy(session: SandboxSession, errors: int) -> list[dict[str, Any]]:
     """`errors` distinct console errors and failed requests on top of a session's own events."""
     base = session.events[-1]
     extra = []

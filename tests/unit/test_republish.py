@@ -20,7 +20,7 @@ from fstriage.core.republish import (
     typed_properties,
 )
 from fstriage.settings import CustomEventSelection
-from tests.support import payloads
+from fstriage_cli.samples import payloads
 
 RECEIVED = datetime(2026, 11, 1, 0, 0, 5, tzinfo=UTC)
 APP = "https://app.fullstory.com"

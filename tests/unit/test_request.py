@@ -8,7 +8,7 @@ import pytest
 from fstriage.core.errors import PayloadError
 from fstriage.core.payloads import Investigate, interpret_system_event
 from fstriage.core.request import Continuation, InvestigationRequest, Origin, build_request
-from tests.support import payloads
+from fstriage_cli.samples import payloads
 
 SCHEMA = json.loads(
     (

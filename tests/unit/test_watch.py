@@ -25,8 +25,8 @@ from fstriage.core.watch import (
     tick_message,
 )
 from fstriage.settings import InvestigatorSettings
-from fstriage_cli.sandbox import data as synth
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
 
 ORG = "o-TEST-na1"
 WATCHED = parse_watched_segments("seg-daily, seg-six@6h,seg-week@7d")
@@ -134,8 +134,8 @@ def test_a_tick_message_reads_back_and_anything_else_is_refused_in_our_words() -
 
 def test_a_scheduled_run_investigates_the_watched_segments_sessions_in_its_period() -> None:
     anchor = datetime(2026, 11, 1, tzinfo=UTC)
-    data = synth.generate(6, now=anchor)
-    segment = data.segment_named(synth.CHECKOUT_ERRORS)
+    data = generate(6, now=anchor)
+    segment = data.segment_named(CHECKOUT_ERRORS)
     request = scheduled_request(
         WatchedSegment(segment.id, timedelta(days=7)), anchor, org_id=data.org_id, received_at=anchor
     )

@@ -32,16 +32,17 @@ from fstriage.core.writeback import (
     report_uri,
     write_back,
 )
-from fstriage_cli.sandbox import data as synth
-from tests.support import payloads
-from tests.support.fakes import MemoryFullstory
+from fstriage_cli.samples import payloads
+from fstriage_cli.samples.fakes import MemoryFullstory
+from fstriage_cli.sandbox import SandboxSession
+from fstriage_cli.sandbox.generator import generate
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = synth.generate(6, now=ANCHOR)  # user-001: 2 sessions in the last 24 h, the newest a checkout crash
+DATA = generate(6, now=ANCHOR)  # user-001: 2 sessions in the last 24 h, the newest a checkout crash
 LOCATION = "s3://reports-bucket/reports/2026/11/01/inv_x.json"
 
 
-def custom_event_on(session: synth.SandboxSession) -> InvestigationRequest:
+def custom_event_on(session: SandboxSession) -> InvestigationRequest:
     document = payloads.custom_event()
     document["data"].update(sessionUrl=DATA.replay_url(session), timestamp=ANCHOR.isoformat())
     return payloads.request_for(document, received_at=ANCHOR)

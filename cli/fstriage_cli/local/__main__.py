@@ -2,6 +2,6 @@
 
 import sys
 
-from fstriage_cli.local.command import main
+from fstriage_cli.local import main
 
 raise SystemExit(main(sys.argv[1:]))

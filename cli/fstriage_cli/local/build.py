@@ -76,8 +76,8 @@ def sam_build(root: Path, toolchain: Toolchain, functions: list[str], *, force: 
 
 def _run_sam_build(root: Path, toolchain: Toolchain) -> None:
     digest = inputs_digest(root)
-    if toolchain.python313 is None:
-        raise LocalStackError("Python 3.13 is needed to build; run `make setup` first")
+    if toolchain.python313 is None or toolchain.sam is None:
+        raise LocalStackError("the SAM CLI and Python 3.13 are needed to build; run `make setup` first")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(FAKE_CREDENTIALS)
     environment.update(

@@ -9,20 +9,32 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from fstriage_cli.events import FULLSTORY_STREAM_IP, TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from fstriage_cli.local.config import (
     DEFAULT_PORT,
     DEFAULT_REPORTS_DIR,
+    FME_PARAMETER,
     WRITE_BACK_PARAMETER,
     LocalConfig,
     LocalStackError,
 )
-from fstriage_cli.local.stack import FME_PARAMETER, LocalStack
+from fstriage_cli.local.extra import INSTALL_HINT, missing_packages
+from fstriage_cli.samples.values import (
+    FULLSTORY_STREAM_IP,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
+
+if TYPE_CHECKING:
+    from fstriage_cli.local.stack import LocalStack
+
 
 DESCRIPTION = """\
-Run fstriage on this machine, with no AWS account and no Docker: the functions that `sam build`
-built (x86_64, samconfig.toml's `local` environment) under the Lambda Runtime Interface Emulator,
+Run fstriage on this machine, with no AWS account and no Docker: the functions (in a checkout, as
+`sam build` built them for samconfig.toml's `local` environment, x86_64; with no checkout, as the
+installed package carries them, on this Python) under the Lambda Runtime Interface Emulator,
 SQS / DynamoDB / Secrets Manager / S3 / EventBridge in moto (created from template.yaml's own
 settings), a function URL in front of the webhook, Lambda's SQS poller (batch size, partial batch
 failures, visibility timeout, redrive to the dead-letter queue) in front of the investigator, and,
@@ -50,8 +62,10 @@ examples:
   fstriage local --parameter SignatureToleranceSeconds=631152000   # accept events/ as signed
   FULLSTORY_API_KEY=na1.... fstriage local --fullstory-api-url https://api.fullstory.com
 
-Function logs go to .local/logs/ (--echo-logs also prints them). Stop with Ctrl-C: every emulator
-process and server stops with it.
+Function logs go to .local/logs/ in the checkout, else ~/.local/state/fstriage/logs/ (--echo-logs
+also prints them). Stop with Ctrl-C: every emulator process and server stops with it.
+
+Needs the [local] extra: pipx install 'fstriage[local]'.
 """
 
 
@@ -155,12 +169,17 @@ def parser() -> argparse.ArgumentParser:
         help="turn the Harness FME forwarder on (FmeForwarder=enabled), posting to a local FME stand-in "
         "that records the events it gets (GET <its URL>/__fme/events)",
     )
-    p.add_argument("--no-build", action="store_true", help="run the existing build; never call sam build")
-    p.add_argument("--echo-logs", action="store_true", help="also print the functions' logs here")
     p.add_argument(
-        "--log-dir", metavar="DIR", type=Path, help="function logs (default .local/logs in the checkout)"
+        "--no-build", action="store_true", help="run the existing build; never call sam build (checkout only)"
     )
-    p.add_argument("--project-dir", metavar="DIR", type=Path, help="the fstriage checkout (default: found)")
+    p.add_argument("--echo-logs", action="store_true", help="also print the functions' logs here")
+    p.add_argument("--log-dir", metavar="DIR", type=Path, help="function logs (default: see below)")
+    p.add_argument(
+        "--project-dir",
+        metavar="DIR",
+        type=Path,
+        help="the fstriage checkout (default: found; with none, the installed package's stack)",
+    )
     return p
 
 
@@ -224,6 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from(args)
     except SystemExit as stop:  # --help (0) or a usage error (2): argparse said why
         return stop.code if isinstance(stop.code, int) else 2
+    missing = missing_packages()
+    if missing:
+        print(
+            f"fstriage local: error: {', '.join(missing)} not installed: {INSTALL_HINT}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    from fstriage_cli.local.stack import LocalStack  # noqa: PLC0415 -- needs the extra, checked above
+
     say = _printer()
     stack = LocalStack(config, log=say)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -281,7 +310,7 @@ def _announce(stack: LocalStack, say: Callable[[str], None]) -> None:
     say(f"Reports: {stack.reports_dir}")
     if stack.fme is not None:
         say(f"FME events stand-in: {stack.fme.events_url} (what it got: {stack.fme.base_url}/__fme/events)")
-    say(f"Function logs: {(stack.config.log_dir or stack.config.root() / '.local' / 'logs')}")
+    say(f"Function logs: {stack.log_dir}")
     say(
         f"Streams URL: {stack.streams_url_pattern}"
         + ("" if stack.config.source_ip else " (see --source-ip in --help)")

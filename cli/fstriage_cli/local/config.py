@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fstriage_cli.events import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 
 DEFAULT_PORT = 3000
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -22,6 +22,8 @@ SETUP_HINT = "run `make setup` first"
 # stack turns it on against the sandbox, so local runs and `make demo` show it; never by default against
 # a real Fullstory API, where the events would land in an org's analytics.
 WRITE_BACK_PARAMETER = "WriteBackToFullstory"
+# The template parameter that adds the optional Harness FME forwarder (`fstriage local --fme`).
+FME_PARAMETER = "FmeForwarder"
 
 
 class LocalStackError(RuntimeError):
@@ -48,13 +50,10 @@ class LocalConfig:
     sandbox_seed: int = 7
     sample_anchors: bool = True  # give the sandbox the IDs events/ names
     stack_name: str = "fstriage"
-    project_dir: Path | None = None  # None: the checkout this file is in
-    log_dir: Path | None = None  # function logs; None: <project>/.local/logs
+    project_dir: Path | None = None  # None: the checkout this file is in, else the installed package's stack
+    log_dir: Path | None = None  # function logs; None: <project>/.local/logs (layout.StackSource)
     echo_logs: bool = False  # also copy function logs to stderr
     startup_timeout: float = 30.0
-
-    def root(self) -> Path:
-        return (self.project_dir or find_project_dir()).resolve()
 
 
 def find_project_dir() -> Path:
@@ -69,10 +68,11 @@ def find_project_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Toolchain:
-    sam: Path
+    sam: Path | None  # None: no build (the installed package's stack)
     rie: Path
     runtime_python: Path
     python313: Path | None  # for `sam build` (None: skip building)
+    runtime_versions: tuple[str, ...] = ()  # the runtime's Python, e.g. ("python3.13",)
 
 
 def find_toolchain(root: Path, *, need_build: bool) -> Toolchain:
@@ -100,7 +100,10 @@ def find_toolchain(root: Path, *, need_build: bool) -> Toolchain:
     if problems:
         raise LocalStackError("; ".join(problems) + f": {SETUP_HINT}")
     assert rie is not None
-    return Toolchain(sam=sam, rie=rie, runtime_python=runtime_python, python313=python313)
+    versions = tuple(sorted(path.name for path in root.glob(".venv-runtime/lib/python3*")))
+    return Toolchain(
+        sam=sam, rie=rie, runtime_python=runtime_python, python313=python313, runtime_versions=versions
+    )
 
 
 def find_python313() -> Path | None:

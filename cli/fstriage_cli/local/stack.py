@@ -1,5 +1,8 @@
-"""The whole stack on one machine: built functions under the runtime emulator, AWS in moto, the
+"""The whole stack on one machine: the functions under the runtime emulator, AWS in moto, the
 function URL gateway, Lambda's SQS poller, the report collector and the Fullstory sandbox.
+
+The functions are a checkout's `sam build` output, or with no checkout the installed package's own
+copy (layout.py).
 
     with LocalStack(LocalConfig(port=0)) as stack:
         post(stack.webhook_url, ...)
@@ -12,7 +15,6 @@ and thread it started, and closes every port.
 from __future__ import annotations
 
 import atexit
-import errno
 import json
 import os
 import threading
@@ -29,10 +31,11 @@ from fstriage.core.republish import EVENT_SOURCE
 from fstriage.core.watch import tick_message
 from fstriage_cli import fme_standin
 from fstriage_cli.local.aws import MotoServer, Resources, create_resources
-from fstriage_cli.local.build import build_dir, sam_build
+from fstriage_cli.local.build import sam_build
 from fstriage_cli.local.config import (
     ACCOUNT_ID,
     FAKE_CREDENTIALS,
+    FME_PARAMETER,
     REGION,
     SANDBOX_API_KEY,
     LocalConfig,
@@ -41,29 +44,38 @@ from fstriage_cli.local.config import (
     find_toolchain,
 )
 from fstriage_cli.local.gateway import FunctionPool, FunctionUrlGateway
+from fstriage_cli.local.layout import StackSource, find_stack, installed_toolchain
 from fstriage_cli.local.outage import AwsOutages
 from fstriage_cli.local.poller import SqsPoller
 from fstriage_cli.local.reports import CollectedReport, ReportCollector
 from fstriage_cli.local.rie import EmulatedFunction, Invocation
 from fstriage_cli.local.template import FunctionSpec, Template
+from fstriage_cli.local.wiring import (
+    API_KEY_SECRET_SETTING,
+    API_URL_SETTING,
+    ARCHITECTURE_PARAMETER,
+    EVENT_BUS_SETTING,
+    FME_KEY_SECRET_SETTING,
+    FME_URL_SETTING,
+    METRIC_SEGMENTS_PARAMETER,
+    ORG_PARAMETER,
+    SIGNING_SECRET_SETTING,
+    STREAMS_PATH,
+    VISIBILITY_SETTING,
+    bind_gateway,
+    consumer_instances,
+    dead_letter_queue,
+    function_code,
+    investigation_queue_of,
+    ref_target,
+    roles,
+    setting,
+)
 from fstriage_cli.sandbox import FullstorySandbox
 from fstriage_cli.sandbox.samples import SampleAnchors, sample_anchors
 
-# The settings (fstriage/settings.py) whose values the local stack provides.
-SIGNING_SECRET_SETTING = "SIGNING_SECRET_ARN"  # noqa: S105 -- a setting's name
-API_KEY_SECRET_SETTING = "FULLSTORY_API_KEY_SECRET_ARN"  # noqa: S105 -- a setting's name
-EVENT_BUS_SETTING = "EVENT_BUS_NAME"
-API_URL_SETTING = "FULLSTORY_API_URL"  # deliberately absent from the template: tests and local only
-VISIBILITY_SETTING = "QUEUE_VISIBILITY_TIMEOUT_SECONDS"
-ORG_PARAMETER = "FullstoryOrgId"
-ARCHITECTURE_PARAMETER = "Architecture"
-METRIC_SEGMENTS_PARAMETER = "MetricSegments"
-# The optional FME forwarder (`fstriage local --fme` sets the parameter): its key secret and its URL,
-# which the stack points at the local FME stand-in.
-FME_PARAMETER = "FmeForwarder"
-FME_KEY_SECRET_SETTING = "FME_API_KEY_SECRET_ARN"  # noqa: S105 -- a setting's name
-FME_URL_SETTING = "FME_EVENTS_URL"
-STREAMS_PATH = "streams/"
+# FME_PARAMETER: `fstriage local --fme` sets it.
+__all__ = ["FME_PARAMETER", "LocalStack", "PolledInvocation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,7 @@ class LocalStack:
         self.config = config or LocalConfig()
         self._log = log or (lambda line: None)
         self._stop = threading.Event()
+        self._source: StackSource | None = None
         self._gateway: FunctionUrlGateway | None = None
         self._moto: MotoServer | None = None
         # With `aws_outages`: the proxy between the functions and moto (switch outages on and off).
@@ -131,36 +144,35 @@ class LocalStack:
 
     def _start(self) -> None:
         config = self.config
-        root = config.root()
-        toolchain = find_toolchain(root, need_build=config.build)
-        self._gateway = _bind_gateway(config)  # first: a busy port fails before anything slow
+        source = self.source
+        toolchain = self._toolchain(source)
+        self._gateway = bind_gateway(config)  # first: a busy port fails before anything slow
         self._log("Reading template.yaml")
-        template = self._load_template(root)
+        template = self._load_template(source)
         self.template = template
-        webhook_id, consumers = _roles(template)
+        webhook_id, consumers = roles(template)
         self._webhook_id = webhook_id
         specs = {name: template.function(name) for name in [webhook_id, *consumers]}
         secret_values = self._secret_values(template, specs)  # a missing API key fails before anything runs
-        if config.build:
+        if config.build and not source.installed:
             self._log("sam build --config-env local (x86_64) ...")
-            self.built = sam_build(root, toolchain, list(specs))
+            self.built = sam_build(source.root, toolchain, list(specs))
             self._log("built" if self.built else "the build is up to date")
-        built_in = build_dir(root)
-        _check_build(built_in, specs, toolchain, built=self.built)
+        code = function_code(source, template, specs, toolchain, built=self.built)
         if config.fullstory_api_url is None:
             self.sandbox = FullstorySandbox(
                 seed=config.sandbox_seed,
                 org_id=config.org_id,
                 anchors=self.samples.anchors if self.samples else None,
             ).start()
-        if _setting(specs, FME_KEY_SECRET_SETTING) is not None:
+        if setting(specs, FME_KEY_SECRET_SETTING) is not None:
             self.fme = fme_standin.FmeStandIn(api_key=fme_standin.DEFAULT_KEY).start()
         self._moto = MotoServer().start()
         if config.aws_outages:
             self.outages = AwsOutages(self._moto.port)
         consumed = {source.queue for name in consumers for source in specs[name].sqs_events}
-        investigation_queue = _investigation_queue(specs[webhook_id], consumed)
-        bus = str(template.resolve(_setting(specs, EVENT_BUS_SETTING) or "default"))
+        investigation_queue = investigation_queue_of(specs[webhook_id], consumed)
+        bus = str(template.resolve(setting(specs, EVENT_BUS_SETTING) or "default"))
         self.resources = create_resources(
             self._moto,
             template,
@@ -172,13 +184,13 @@ class LocalStack:
             capture_source=EVENT_SOURCE,
         )
         self._consumer_queue = investigation_queue
-        self._dlq = _dead_letter_queue(template, self._consumer_queue)
+        self._dlq = dead_letter_queue(template, self._consumer_queue)
         log_dir = self.log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         for name, spec in specs.items():
             count = max(1, config.webhook_concurrency) if name == webhook_id else 1
             if name in consumers:
-                count = _consumer_instances(config, spec, investigation_queue)
+                count = consumer_instances(config, spec, investigation_queue)
             self._functions[name] = _Function(spec)
             for number in range(1, count + 1):
                 label = name if count == 1 else f"{name}#{number}"
@@ -186,8 +198,8 @@ class LocalStack:
                     label,
                     rie=toolchain.rie,
                     runtime_python=toolchain.runtime_python,
-                    code_dir=built_in / name,
-                    layer_dirs=_layers(template, name, built_in),
+                    code_dir=code[name].directory,
+                    layer_dirs=list(code[name].layers),
                     handler=spec.handler,
                     environment=self._environment(template, spec, number),
                     timeout=spec.timeout,
@@ -208,8 +220,8 @@ class LocalStack:
         )
         self._collector.start()
         for name in consumers:
-            for source in specs[name].sqs_events:
-                queue = template.physical[source.queue]
+            for event_source in specs[name].sqs_events:
+                queue = template.physical[event_source.queue]
                 for instance in self._functions[name].instances:
                     poller = SqsPoller(
                         name=f"poller-{instance.name}",
@@ -217,7 +229,7 @@ class LocalStack:
                         queue_url=queue["Ref"],
                         queue_arn=queue["Arn"],
                         region=REGION,
-                        source=source,
+                        source=event_source,
                         function=instance,
                         stop=self._stop,
                         on_invocation=self._observer(instance.name),
@@ -323,8 +335,15 @@ class LocalStack:
         return found
 
     @property
+    def source(self) -> StackSource:
+        """Where the stack comes from: a checkout, or the installed package."""
+        if self._source is None:
+            self._source = find_stack(self.config.project_dir)
+        return self._source
+
+    @property
     def log_dir(self) -> Path:
-        return (self.config.log_dir or self.config.root() / ".local" / "logs").resolve()
+        return (self.config.log_dir or self.source.default_log_dir).resolve()
 
     def restart(self, function: str) -> None:
         """Cold-start every instance of `function` (a logical ID): its caches, clients and keys are
@@ -385,16 +404,22 @@ class LocalStack:
         elif failed:
             self._log(f"{name}: {len(failed)} of {len(records)} record(s) failed and stay on the queue")
 
-    def _load_template(self, root: Path) -> Template:
+    def _toolchain(self, source: StackSource) -> Toolchain:
+        if not source.installed:
+            return find_toolchain(source.root, need_build=self.config.build)
+        self._log(f"No checkout here: running the installed package's stack ({source.root})")
+        return installed_toolchain()
+
+    def _load_template(self, source: StackSource) -> Template:
         config = self.config
         overrides = {ORG_PARAMETER: config.org_id, ARCHITECTURE_PARAMETER: "x86_64"}
         if config.fullstory_api_url is None and config.sample_anchors:
-            self.samples = sample_anchors(root / "events")
+            self.samples = sample_anchors(source.events_dir)
             if self.samples.metric_segments:
                 overrides[METRIC_SEGMENTS_PARAMETER] = json.dumps(self.samples.metric_segments)
         overrides.update(config.parameters)
         return Template.load(
-            root / "template.yaml",
+            source.root / "template.yaml",
             overrides,
             region=REGION,
             account_id=ACCOUNT_ID,
@@ -404,13 +429,13 @@ class LocalStack:
     def _secret_values(self, template: Template, specs: dict[str, FunctionSpec]) -> dict[str, str]:
         config = self.config
         values: dict[str, str] = {}
-        signing = _ref_target(_setting(specs, SIGNING_SECRET_SETTING))
+        signing = ref_target(setting(specs, SIGNING_SECRET_SETTING))
         if signing is None:
             raise LocalStackError(f"no function reads {SIGNING_SECRET_SETTING} from a secret of the template")
         values[signing] = json.dumps(
             {"signing_secret": config.signing_secret, "stream_token": config.stream_token}
         )
-        api_key = _ref_target(_setting(specs, API_KEY_SECRET_SETTING))
+        api_key = ref_target(setting(specs, API_KEY_SECRET_SETTING))
         if api_key is not None:
             key = config.fullstory_api_key or os.environ.get("FULLSTORY_API_KEY", "").strip()
             if not key:
@@ -420,7 +445,7 @@ class LocalStack:
                     )
                 key = SANDBOX_API_KEY
             values[api_key] = key
-        fme_key = _ref_target(_setting(specs, FME_KEY_SECRET_SETTING))
+        fme_key = ref_target(setting(specs, FME_KEY_SECRET_SETTING))
         if fme_key is not None:
             # The stand-in's published key; a real FME (--function-env ...:FME_EVENTS_URL=...) needs yours.
             values[fme_key] = os.environ.get("FME_API_KEY", "").strip() or fme_standin.DEFAULT_KEY
@@ -458,95 +483,3 @@ class LocalStack:
             environment[VISIBILITY_SETTING] = str(self.config.visibility_timeout)
         environment.update(self.config.function_env.get(spec.logical_id, {}))
         return environment
-
-
-def _bind_gateway(config: LocalConfig) -> FunctionUrlGateway:
-    try:
-        return FunctionUrlGateway(config.port, source_ip=config.source_ip)
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise LocalStackError(
-                f"port {config.port} on 127.0.0.1 is in use (another `fstriage local`?); "
-                "pick another with --port"
-            ) from None
-        raise LocalStackError(f"cannot listen on 127.0.0.1:{config.port}: {error.strerror}") from None
-
-
-def _roles(template: Template) -> tuple[str, list[str]]:
-    """(the function behind the function URL, the functions fed by SQS event sources)."""
-    functions = template.resources("AWS::Serverless::Function")
-    with_url = [name for name in functions if template.properties(name).get("FunctionUrlConfig")]
-    consumers = [name for name in functions if template.function(name).sqs_events]
-    if len(with_url) != 1:
-        raise LocalStackError(f"expected one function with a FunctionUrlConfig, found {len(with_url)}")
-    if not consumers:
-        raise LocalStackError("no function has an SQS event source")
-    return with_url[0], consumers
-
-
-def _consumer_instances(config: LocalConfig, spec: FunctionSpec, investigation_queue: str) -> int:
-    """The investigator's instances (its event source's concurrency); one for any other consumer."""
-    if investigation_queue not in {source.queue for source in spec.sqs_events}:
-        return 1  # the FME forwarder: one instance is plenty locally
-    declared = [s.maximum_concurrency for s in spec.sqs_events if s.maximum_concurrency]
-    return config.investigator_concurrency or (min(declared) if declared else 2)
-
-
-def _investigation_queue(webhook: FunctionSpec, consumed: set[str]) -> str:
-    """The consumed queue the webhook writes to (its environment names it); other consumers' queues
-    are fed by EventBridge rules."""
-    named = {_ref_target(value) for value in webhook.environment.values()} & consumed
-    if len(named) != 1:
-        raise LocalStackError("expected the webhook to name exactly one queue that a function consumes")
-    return str(named.pop())
-
-
-def _setting(specs: dict[str, FunctionSpec], setting: str) -> Any:
-    return next((s.environment[setting] for s in specs.values() if setting in s.environment), None)
-
-
-def _ref_target(value: Any) -> str | None:
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return str(value["Ref"])
-    return None
-
-
-def _dead_letter_queue(template: Template, queue: str) -> str:
-    redrive = template.properties(queue).get("RedrivePolicy") or {}
-    target = redrive.get("deadLetterTargetArn")
-    if isinstance(target, dict) and "Fn::GetAtt" in target:
-        attribute = target["Fn::GetAtt"]
-        return str(attribute.split(".", 1)[0] if isinstance(attribute, str) else attribute[0])
-    raise LocalStackError(f"{queue} has no dead-letter queue of the template (RedrivePolicy)")
-
-
-def _layers(template: Template, function: str, built_in: Path) -> list[Path]:
-    layers = []
-    for layer in template.properties(function).get("Layers") or []:
-        if isinstance(layer, dict) and set(layer) == {"Ref"}:
-            layers.append(built_in / str(layer["Ref"]))
-        else:
-            raise LocalStackError(f"{function}: only layers of the template can run locally, not {layer}")
-    return layers
-
-
-def _check_build(
-    built_in: Path, specs: dict[str, FunctionSpec], toolchain: Toolchain, *, built: bool
-) -> None:
-    missing = [name for name in specs if not (built_in / name).is_dir()]
-    if missing and built:
-        raise LocalStackError(f"sam build left no {', '.join(missing)} in {built_in}: check their CodeUri")
-    if missing:
-        raise LocalStackError(
-            f"{built_in} lacks {', '.join(missing)}: build first "
-            "(drop --no-build, or run sam build --config-env local)"
-        )
-    runtime_version = toolchain.runtime_python.parent.parent.glob("lib/python3*")
-    versions = {path.name for path in runtime_version}
-    for spec in specs.values():
-        wanted = spec.runtime.removeprefix("python")
-        if spec.runtime.startswith("python") and f"python{wanted}" not in versions:
-            raise LocalStackError(
-                f"{spec.logical_id} runs on {spec.runtime}, but .venv-runtime has "
-                f"{', '.join(sorted(versions))}: run `make clean setup`"
-            )

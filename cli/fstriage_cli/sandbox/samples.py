@@ -13,7 +13,7 @@ and plans sandbox users, sessions and segments with those IDs, inside each sampl
 - each metric alert's metric gets a segment too, and `metric_segments` maps the metric to it (the
   investigator's METRIC_SEGMENTS setting), so a metric alert is investigated like a segment alert.
 
-Nothing here is hard-coded from the samples: rename an ID in `fstriage_cli/events.py`, regenerate
+Nothing here is hard-coded from the samples: rename an ID in `fstriage_cli.samples.payloads`, regenerate
 `events/`, and the anchors follow.
 """
 
@@ -33,9 +33,9 @@ from fstriage.core.http import request_from_function_url_event
 from fstriage.core.intake import STREAMS_PREFIX
 from fstriage.core.payloads import Investigate, interpret_stream_event, interpret_system_event
 from fstriage.core.request import parse_isoformat
-from fstriage_cli.sandbox.data import Anchors, AnchorSegment, AnchorSession, AnchorUser
+from fstriage_cli.samples import sample_events_dir
+from fstriage_cli.sandbox.anchors import Anchors, AnchorSegment, AnchorSession, AnchorUser
 
-EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
 LOOKBACK = timedelta(hours=24)  # the webhook's default lookback, for payloads without a period
 # What each kind of sample's sessions go through; the first scenario a session gets wins.
 _SCENARIOS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -66,10 +66,13 @@ class _PlannedUser:
     sessions: dict[str, AnchorSession] = field(default_factory=dict)
 
 
-def sample_investigations(events_dir: Path = EVENTS_DIR) -> list[tuple[str, Investigate]]:
-    """(file name, what the webhook would queue) for every sample that is investigated."""
+def sample_investigations(events_dir: Path | None = None) -> list[tuple[str, Investigate]]:
+    """(file name, what the webhook would queue) for every sample that is investigated.
+
+    `events_dir` defaults to the packaged samples (or the checkout's `events/`).
+    """
     found: list[tuple[str, Investigate]] = []
-    for path in sorted(events_dir.glob("*.json")):
+    for path in sorted((events_dir or sample_events_dir()).glob("*.json")):
         try:
             event = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -97,7 +100,7 @@ def _interpret(event: Mapping[str, Any]) -> Investigate | None:
     return decision if isinstance(decision, Investigate) else None
 
 
-def sample_anchors(events_dir: Path = EVENTS_DIR) -> SampleAnchors:
+def sample_anchors(events_dir: Path | None = None) -> SampleAnchors:
     """Anchors for every ID the samples in `events_dir` name (empty when there are none)."""
     return plan_anchors(sample_investigations(events_dir))
 

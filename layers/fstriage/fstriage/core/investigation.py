@@ -723,8 +723,8 @@ class Investigation:
                 "capped",
                 f"{matched} sessions matched; the {self._settings.max_sessions} with the most error signals "
                 "(or the most recent) were investigated. Raise the cap (the MaxSessionsPerInvestigation "
-                "parameter; `--max-sessions` for `fstriage investigate`) to see more; each session costs "
-                "Activations.",
+                "parameter; `--max-sessions` for `fstriage investigate`; `max_sessions` for the MCP "
+                "tools) to see more; each session costs Activations.",
                 degrades=False,
             )
 

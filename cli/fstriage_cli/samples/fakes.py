@@ -1,7 +1,12 @@
-"""In-memory implementations of the core's ports, with switches to make them fail."""
+"""In-memory fakes of the core's ports and of Lambda's context object, with switches to make them fail.
+
+One of each: the tests, the `events/` generator and the benchmarks share them. `MemoryFullstory` serves
+the Fullstory sandbox's data with no HTTP.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +24,44 @@ from fstriage.core.fullstory_models import (
     Summary,
 )
 from fstriage.core.ports import Claim, ClaimResult, SigningKeys
-from fstriage_cli.sandbox import data as synth
+from fstriage_cli.samples.values import (
+    ACCOUNT_ID,
+    REGION,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+    WEBHOOK_FUNCTION_NAME,
+)
+from fstriage_cli.sandbox import SandboxData, SandboxSession, views
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools' `inject_lambda_context` reads from a real LambdaContext."""
+
+    function_name: str = WEBHOOK_FUNCTION_NAME
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{WEBHOOK_FUNCTION_NAME}"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = f"/aws/lambda/{WEBHOOK_FUNCTION_NAME}"
+    log_stream_name: str = "local"
+    # What `get_remaining_time_in_millis` answers: a webhook's few seconds by default.
+    remaining_ms: int = 3000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def published_keys() -> SigningKeys:
+    """The published test secret and stream token, as the signing-keys port hands them out."""
+    return SigningKeys(signing_secrets=(TEST_SIGNING_SECRET,), stream_tokens=(TEST_STREAM_TOKEN,))
 
 
 @dataclass
 class FakeKeys:
-    keys: SigningKeys
+    """The signing-keys port: `keys` now, `fresh` after a forced refresh."""
+
+    keys: SigningKeys = field(default_factory=published_keys)
     # What a forced refresh returns (None: the refresh is rate-limited).
     fresh: SigningKeys | None = None
     refreshes: int = 0
@@ -44,6 +81,8 @@ class FakeKeys:
 
 @dataclass
 class MemoryQueue:
+    """The request queue: keeps every (body, attributes) sent."""
+
     messages: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     unavailable: bool = False
     deadlines: list[Deadline | None] = field(default_factory=list)
@@ -114,7 +153,7 @@ class MemoryFullstory:
     `before_call` runs first on every call (e.g. to move a fake clock).
     """
 
-    data: synth.SandboxData
+    data: SandboxData
     app_base_url: str = "https://app.fullstory.com"
     fail: dict[str, FullstoryError] = field(default_factory=dict)
     # Extra raw events appended to a session's own (e.g. more `identify` events).
@@ -147,7 +186,7 @@ class MemoryFullstory:
         if error is not None:
             raise error
 
-    def _session(self, session_id: str) -> synth.SandboxSession:
+    def _session(self, session_id: str) -> SandboxSession:
         session = self.data.session(session_id)
         if session is None:
             raise _not_found()
@@ -192,7 +231,7 @@ class MemoryFullstory:
 
     def summary(self, session_id: str, config_profile: str | None = None) -> Summary:
         self._call("summary", session_id)
-        text, response = synth.summary(self._session(session_id))
+        text, response = views.summary(self._session(session_id))
         return Summary(text=text, response=response if config_profile else None)
 
     def session_events(self, session_id: str) -> list[dict[str, Any]]:
@@ -204,7 +243,7 @@ class MemoryFullstory:
 
     def session_context(self, session_id: str) -> dict[str, Any]:
         self._call("session_context", session_id)
-        context = synth.context_data(self.data, self._session(session_id))
+        context = views.context_data(self.data, self._session(session_id))
         self.activations += 1
         return context
 
@@ -233,7 +272,7 @@ class MemoryFullstory:
     def export_results(self, search_export_id: str) -> list[dict[str, Any]]:
         self._call("export_results")
         segment_id, start, end = self._exports[search_export_id.removeprefix("export-")]
-        return synth.export_rows(self.data, segment_id, start=start, end=end, fields=[])
+        return views.export_rows(self.data, segment_id, start=start, end=end, fields=[])
 
 
 @dataclass

@@ -1,0 +1,109 @@
+"""Reports in a local directory: what `fstriage local` collects (`<dir>/<investigation_id>.json`, `.md`,
+`.html`), or a copy of the bucket (`aws s3 sync s3://BUCKET/reports DIR`, day folders and all)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fstriage.core.request import isoformat
+from fstriage_cli.reports.model import (
+    ReportFilter,
+    ReportNotFound,
+    ReportStoreError,
+    ReportSummary,
+    StoredReport,
+    newest_first,
+    summarise,
+    unreadable,
+)
+
+Progress = Callable[[str], None]
+
+
+class DirectoryReportStore:
+    """`list` and `get` over the `*.json` files under `path` (hidden and partial files left out)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def list(self, filters: ReportFilter, *, progress: Progress | None = None) -> Iterator[ReportSummary]:
+        """Summaries that pass `filters`, newest first, at most `filters.limit`. Every file is read (a
+        directory holds what one machine collected); one that does not parse is an unreadable row."""
+        files = self._files()
+        rows: list[ReportSummary] = []
+        for number, file in enumerate(files, start=1):
+            if progress is not None:
+                progress(f"{number} of {len(files)} read")
+            summary, report = self._summary(file)
+            if filters.accepts(summary, report):
+                rows.append(summary)
+        ordered = newest_first(rows)
+        yield from ordered if filters.limit is None else ordered[: max(filters.limit, 0)]
+
+    def get(self, report_id: str, *, progress: Progress | None = None) -> StoredReport:
+        """One report by ID (`inv_...`) or by the path of any of its three files."""
+        file = self._file_for(report_id.strip())
+        summary, report = self._summary(file)
+        markdown_file = file.with_suffix(".md")
+        html_file = file.with_suffix(".html")
+        markdown = markdown_file.read_text(errors="replace") if markdown_file.is_file() else None
+        html = str(html_file.resolve()) if html_file.is_file() else None
+        return StoredReport(summary, report or {}, markdown, html)
+
+    def _files(self) -> Sequence[Path]:
+        if not self.path.is_dir():
+            raise ReportStoreError(
+                f"no directory {self.location}: pass the --reports-dir `fstriage local` wrote to "
+                "(it prints it when it starts)",
+                usage=True,
+            )
+        return sorted(
+            file
+            for file in self.path.rglob("*.json")
+            if file.is_file() and not any(part.startswith(".") for part in file.relative_to(self.path).parts)
+        )
+
+    def _file_for(self, report_id: str) -> Path:
+        if not report_id:
+            raise ReportStoreError("no report ID given: run `fstriage reports list` for the IDs", usage=True)
+        given = Path(report_id)
+        if given.suffix in {".json", ".md", ".html"} and given.is_file():
+            return given.with_suffix(".json")
+        if "/" in report_id or report_id.startswith("."):
+            raise ReportNotFound(report_id, self.location)
+        name = report_id.removesuffix(".json") + ".json"
+        direct = self.path / name
+        if direct.is_file():
+            return direct
+        for file in self._files():  # a synced bucket keeps its day folders
+            if file.name == name:
+                return file
+        raise ReportNotFound(report_id, self.location)
+
+    def _summary(self, file: Path) -> tuple[ReportSummary, dict[str, Any] | None]:
+        where = str(file)
+        try:
+            stored_at = isoformat(datetime.fromtimestamp(file.stat().st_mtime, UTC))
+            report = json.loads(file.read_bytes())
+        except FileNotFoundError:
+            raise ReportNotFound(file.stem, self.location) from None
+        except OSError as error:
+            return unreadable(
+                file.stem, where=where, stored_at=None, error=error.strerror or str(error)
+            ), None
+        except (ValueError, UnicodeDecodeError) as error:
+            return unreadable(file.stem, where=where, stored_at=stored_at, error=f"not JSON ({error})"), None
+        if not isinstance(report, dict):
+            return unreadable(file.stem, where=where, stored_at=stored_at, error="not a JSON object"), None
+        summary = summarise(report, where=where, stored_at=stored_at)
+        if not summary.report_id:
+            return unreadable(file.stem, where=where, stored_at=stored_at, error="no investigation_id"), None
+        return summary, report

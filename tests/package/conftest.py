@@ -1,0 +1,168 @@
+"""The package tier's fixtures: the wheel and sdist built once, and fresh venvs that install the wheel as a
+user would (one without and one with the `[local]` extra), each run from a directory outside the checkout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fstriage_cli.local.config import find_python313
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the subprocesses must not inherit: our venv, and any Fullstory or fstriage setting of the caller.
+_DROPPED_PREFIXES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "FULLSTORY_", "FSTRIAGE_", "UV_PROJECT")
+
+
+@dataclass(frozen=True)
+class Dist:
+    wheel: Path
+    sdist: Path
+
+    @property
+    def version(self) -> str:
+        return self.wheel.name.split("-")[1]
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A venv holding only the wheel (and its dependencies), and a working directory with no checkout."""
+
+    venv: Path
+    cwd: Path
+
+    @property
+    def fstriage(self) -> Path:
+        return self.venv / "bin" / "fstriage"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+        environment["PATH"] = os.pathsep.join([str(self.venv / "bin"), "/usr/local/bin:/usr/bin:/bin"])
+        environment["XDG_STATE_HOME"] = str(self.cwd / "state")  # never the user's ~/.local/state
+        environment.update(extra)
+        return environment
+
+    def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 -- the venv's own console script, fixed arguments
+            [str(self.fstriage), *args],
+            cwd=self.cwd,
+            env=self.env(**env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def samples_dir(self) -> Path:
+        """Where the installed package finds its `events/` samples."""
+        return Path(
+            self.python("from fstriage_cli.samples import sample_events_dir; print(sample_events_dir())")
+        )
+
+    def python(self, code: str) -> str:
+        finished = subprocess.run(  # noqa: S603 -- the venv's own interpreter
+            [str(self.venv / "bin" / "python"), "-c", code],
+            cwd=self.cwd,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return finished.stdout.strip()
+
+
+def _missing(what: str) -> None:
+    """Under `make test` (FSTRIAGE_E2E_REQUIRED) a missing tool fails the tier; elsewhere it skips."""
+    if os.environ.get("FSTRIAGE_E2E_REQUIRED"):
+        pytest.fail(f"the package tier cannot run: {what}")
+    pytest.skip(f"the package tier cannot run: {what}")
+
+
+def _uv() -> Path:
+    found = ROOT / ".tools" / "bin" / "uv"
+    if found.is_file():
+        return found
+    on_path = shutil.which("uv")
+    if on_path is None:
+        _missing("uv is not installed (`make setup` installs it in .tools/)")
+    return Path(str(on_path))
+
+
+def _python313() -> Path:
+    """The interpreter a user's venv gets (uv must not go looking for a managed one to download)."""
+    python = find_python313()
+    if python is None:
+        _missing("Python 3.13 is not installed (pyenv or python3.13 on PATH)")
+    return Path(str(python))
+
+
+def _uv_run(*args: str, cwd: Path) -> None:
+    # --no-config: the checkout's [tool.uv] settings must not shape a user's install.
+    finished = subprocess.run(  # noqa: S603 -- our uv, fixed arguments
+        [str(_uv()), *args],
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if finished.returncode != 0:
+        pytest.fail(f"uv {' '.join(args)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
+    out = tmp_path_factory.mktemp("dist")
+    _uv_run(
+        "build",
+        "--python",
+        str(_python313()),
+        "--wheel",
+        "--sdist",
+        "--quiet",
+        "-o",
+        str(out),
+        str(ROOT),
+        cwd=ROOT,
+    )
+    wheels, sdists = sorted(out.glob("fstriage-*.whl")), sorted(out.glob("fstriage-*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in out.iterdir())
+    return Dist(wheels[0], sdists[0])
+
+
+def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, name: str, requirement: str) -> Installed:
+    base = tmp_path_factory.mktemp(name)
+    venv, cwd = base / "venv", base / "home"
+    cwd.mkdir()
+    _uv_run("venv", "--no-config", "--quiet", "--python", str(_python313()), str(venv), cwd=cwd)
+    _uv_run(
+        "pip",
+        "install",
+        "--no-config",
+        "--quiet",
+        "--python",
+        str(venv / "bin" / "python"),
+        requirement,
+        cwd=cwd,
+    )
+    return Installed(venv, cwd)
+
+
+@pytest.fixture(scope="session")
+def bare(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """`pipx install fstriage-X.whl`: the CLI alone."""
+    return _install(dist, tmp_path_factory, "bare", str(dist.wheel))
+
+
+@pytest.fixture(scope="session")
+def with_local(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """`pipx install 'fstriage-X.whl[local]'`: the CLI with the local stack."""
+    return _install(dist, tmp_path_factory, "local", f"{dist.wheel}[local]")

@@ -1,0 +1,203 @@
+"""The `fstriage` CLI as a user installs it from the built wheel, with no checkout: the commands against
+the Fullstory sandbox, `fstriage local` naming the extra it lacks, and with the `[local]` extra the
+whole local stack turning a signed sample alert into a report."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import tarfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
+from fstriage_cli.sandbox import FullstorySandbox
+from tests.package.conftest import Dist, Installed
+
+API_KEY = "na1.package-test-key/SANDBOX"
+SAMPLE = "webhook-segment-trend-alert.json"  # a segment alert, as Fullstory sends it
+READY_PREFIX = "Webhook URL: "
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[FullstorySandbox]:
+    with FullstorySandbox(seed=7) as running:
+        yield running
+
+
+def test_the_wheel_carries_the_samples_and_the_stack_and_the_sdist_only_sources(dist: Dist) -> None:
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read(f"fstriage-{dist.version}.dist-info/METADATA").decode()
+    assert f"fstriage_cli/samples/events/{SAMPLE}" in names
+    assert {"fstriage_cli/stack/template.yaml", "fstriage_cli/stack/samconfig.toml"} <= names
+    assert {f"fstriage_cli/stack/functions/{name}/app.py" for name in ("webhook", "investigator")} <= names
+    assert "fstriage/schemas/report.schema.json" in names
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    pinned = [line for line in requirements if "==" in line.partition(";")[0]]
+    assert requirements and not pinned  # ranges, never pins
+    assert any("moto[server]" in line and "extra == 'local'" in line for line in requirements)
+    with tarfile.open(dist.sdist) as sdist:
+        members = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"pyproject.toml", "template.yaml", f"events/{SAMPLE}", "functions/webhook/app.py"} <= members
+    assert not [name for name in members if name.startswith(("tests/", "bench/", "tools/", ".venv"))]
+
+
+def test_help_and_version_work_without_the_extra(bare: Installed, dist: Dist) -> None:
+    helped = bare.run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "investigate" in helped.stdout and "local" in helped.stdout
+
+    version = bare.run("--version")
+    assert version.returncode == 0, version.stderr
+    assert dist.version in version.stdout
+
+
+def test_the_packaged_samples_are_found_in_the_install_not_a_checkout(bare: Installed) -> None:
+    found = bare.samples_dir()
+    assert found.is_relative_to(bare.venv)
+    assert (found / SAMPLE).is_file()
+
+
+def test_test_connection_and_investigate_against_the_sandbox(
+    bare: Installed, sandbox: FullstorySandbox
+) -> None:
+    env = {"FULLSTORY_API_URL": sandbox.base_url, "FULLSTORY_API_KEY": API_KEY}
+
+    connected = bare.run("test-connection", **env)
+    assert connected.returncode == 0, connected.stderr
+    assert sandbox.data.org_id in connected.stdout
+    assert sandbox.base_url in connected.stdout
+
+    session = sandbox.data.sessions_of(uid="user-001")[0]
+    investigated = bare.run("investigate", "--session", session.api_id, "--json", **env)
+    assert investigated.returncode == 0, investigated.stderr
+    report = json.loads(investigated.stdout)
+    assert report["trigger"]["kind"] == "manual"
+    assert session.api_id in json.dumps(report["sessions"])
+    assert API_KEY not in investigated.stdout + investigated.stderr + connected.stdout + connected.stderr
+
+
+def test_local_without_the_extra_exits_2_and_names_the_extra(bare: Installed) -> None:
+    refused = bare.run("local", "--port", "0")
+    assert refused.returncode == 2
+    assert "[local]" in refused.stderr and "pipx install 'fstriage[local]'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    helped = bare.run("local", "--help")  # the help needs no extra
+    assert helped.returncode == 0 and "--reports-dir" in helped.stdout
+
+
+def test_local_with_the_extra_runs_the_packaged_stack_from_alert_to_report(with_local: Installed) -> None:
+    reports, logs = with_local.cwd / "reports", with_local.cwd / "logs"
+    sample = with_local.samples_dir() / SAMPLE
+    stack = subprocess.Popen(  # noqa: S603 -- the venv's own console script, fixed arguments
+        [
+            str(with_local.fstriage),
+            "local",
+            "--port",
+            "0",
+            "--reports-dir",
+            str(reports),
+            "--log-dir",
+            str(logs),
+            "--investigator-concurrency",
+            "1",
+        ],
+        cwd=with_local.cwd,
+        env=with_local.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+    reader = threading.Thread(target=_read_lines, args=(stack, lines, output), daemon=True)
+    reader.start()
+    try:
+        url = _wait_for_webhook_url(stack, lines, output, timeout=120)
+        assert any("installed package's stack" in line for line in output), output
+
+        sent = with_local.run(
+            "send", url, str(sample), "--secret", TEST_SIGNING_SECRET, "--org-id", TEST_ORG_ID
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "HTTP 202" in sent.stdout
+
+        report_file = _wait_for_report(reports, stack, output, timeout=180)
+        report = json.loads(report_file.read_text())
+        assert report["trigger"]["kind"] == "segment_alert"
+        assert report["sessions"], "the sandbox holds the sessions the sample names"
+        assert report_file.with_suffix(".md").is_file()
+    finally:
+        if stack.poll() is None:
+            stack.send_signal(signal.SIGINT)
+        try:
+            code = stack.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            stack.kill()
+            raise
+        reader.join(timeout=5)
+    assert code == 0, "\n".join(output[-30:])
+    assert any(line.startswith("Stopping") for line in output)
+    assert _processes_of(with_local.venv) == [], "the stack left processes of the venv running"
+
+
+def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str], output: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        output.append(line.rstrip("\n"))
+        lines.put(line.rstrip("\n"))
+
+
+def _wait_for_webhook_url(
+    process: subprocess.Popen[str], lines: queue.Queue[str], output: list[str], timeout: float
+) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        if line.startswith(READY_PREFIX):
+            return line.removeprefix(READY_PREFIX).strip()
+    pytest.fail("fstriage local did not get ready:\n" + "\n".join(output[-30:]))
+
+
+def _wait_for_report(
+    reports: Path, process: subprocess.Popen[str], output: list[str], timeout: float
+) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        found = sorted(reports.glob("*.json"))
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    pytest.fail("no report arrived:\n" + "\n".join(output[-30:]))
+
+
+def _processes_of(venv: Path, grace: float = 10) -> list[int]:
+    """PIDs whose command line runs something of `venv` (emulators, runtimes), after up to `grace` s."""
+    deadline = time.monotonic() + grace
+    while True:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if str(venv).encode() in cmdline.read_bytes():
+                    found.append(int(cmdline.parent.name))
+            except OSError:
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
