@@ -1,1 +1,1 @@
-"""The benchmarks: each module measures one thing against a floor measured in the same run (`python -m bench`)."""
+"""The benchmarks: each measures one thing against a floor measured in the same run (`python -m bench`)."""
