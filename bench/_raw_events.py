@@ -1,6 +1,6 @@
 """Raw session events in the sandbox's shapes, many and varied, for the digest benchmark.
 
-The shapes and `event_properties` keys are the local sandbox's (`cli/fstriage_cli/sandbox/data.py`,
+The shapes and `event_properties` keys are the local sandbox's (`fstriage_cli.sandbox.model.raw_event`,
 the convention `core.digest` reads first). The mix is fixed by the seed. About `error_share` of the
 events are error-bearing (console errors, uncaught exceptions, failed requests, rage/dead/error
 clicks); their IDs (orders, product UUIDs, chunks, hex tokens, emails, timestamps) vary, so most
@@ -17,9 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from fstriage_cli.sandbox.model import AGENTS, isoformat
+from fstriage_cli.sandbox.model import isoformat, raw_event
 from fstriage_cli.sandbox.scenarios import PRODUCTS, SITE, STATIC, UNREADABLE_FORMS
 
 NAMES = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis", "radia", "guido")
@@ -59,21 +58,17 @@ class _Stream:
 
     def emit(self, event_type: str, properties: Any, *, gap: tuple[int, int] = (40, 2500)) -> None:
         self.time += timedelta(milliseconds=self.rng.randint(*gap))
-        parts = urlsplit(self.url)
         self.events.append(
-            {
-                "device_id": self.device_id,
-                "session_id": self.session_id,
-                "view_id": self.view_id,
-                "event_time": isoformat(self.time),
-                "event_type": event_type,
-                "event_properties": properties,
-                "source_type": "web",
-                "source_properties": {
-                    "user_agent": dict(AGENTS[self.agent]),
-                    "url": {"full_url": self.url, "host": parts.netloc, "path": parts.path or "/"},
-                },
-            }
+            raw_event(
+                device_id=self.device_id,
+                session_id=self.session_id,
+                view_id=self.view_id,
+                time=self.time,
+                event_type=event_type,
+                properties=properties,
+                agent=self.agent,
+                url=self.url,
+            )
         )
 
     def error(self, key: tuple[Any, ...]) -> None:

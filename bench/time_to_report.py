@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import http.client
 import json
 import statistics
 import sys
@@ -43,15 +42,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench._fixture import apply_bench_environ
 from bench._load_logs import INVESTIGATOR, rtdone_durations
 from bench._report import machine
 from fstriage.core.report import investigation_id_for
-from fstriage.core.signature import sign
 from fstriage_cli.local import LocalConfig, LocalStack, LocalStackError
 from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT
+from fstriage_cli.webhook_send import send_signed
 
 TARGET_OVERHEAD_SECONDS = 3.0
 # Run-to-run noise of the summed RTDONE time per alert (two same-mode runs differed by up to 3 %).
@@ -81,17 +79,10 @@ def _post(url: str, secret: str, org_id: str) -> str:
     alert = copy.deepcopy(CHECKOUT_ERRORS_ALERT)
     alert["data"]["id"] = f"segalert-bench-{uuid.uuid4().hex[:12]}"
     raw = json.dumps(alert, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "Fullstory-Signature": sign(secret, raw, org_id)}
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-    try:
-        connection.request("POST", parts.path or "/", body=raw, headers=headers)
-        response = connection.getresponse()
-        answer = json.loads(response.read())
-    finally:
-        connection.close()
-    if response.status != 202 or answer.get("status") != "queued":
-        raise RuntimeError(f"the alert was not queued: {response.status} {answer}")
+    sent = send_signed(url, raw, secret=secret, org_id=org_id, timeout=30)
+    answer = sent.to_dict()["json"] or {}
+    if sent.status != 202 or answer.get("status") != "queued":
+        raise RuntimeError(f"the alert was not queued: {sent.status} {sent.body[:200]}")
     return investigation_id_for(str(answer["request_id"]))
 
 

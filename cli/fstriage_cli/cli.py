@@ -181,16 +181,13 @@ def _delegate(name: str, rest: Sequence[str]) -> int:
 
 
 def _install_hint(name: str) -> str:
-    """How to get a delegated command's missing package: the `[local]` extra, or a complete install."""
+    """How to get a delegated command's missing package: the `[local]` extra, or a complete install, both
+    from fstriage's wheel (never the name from an index)."""
+    from fstriage_cli.local.extra import install_hint  # noqa: PLC0415 -- only on this rare path
+
     if name in LOCAL_EXTRA_COMMANDS:
-        return (
-            f"which comes with the local extra: pipx install '{DISTRIBUTION}[local]' "
-            f"(or uv tool install '{DISTRIBUTION}[local]'); in a checkout, run `make setup`"
-        )
-    return (
-        f"which is not installed: reinstall {DISTRIBUTION} (pipx reinstall {DISTRIBUTION}); "
-        "in a checkout, run `make setup`"
-    )
+        return f"which comes with the local extra: {install_hint(local_extra=True)}"
+    return f"which is not installed: {install_hint(local_extra=False)}"
 
 
 def _exit_code(code: object) -> int:

@@ -8,24 +8,22 @@ set (as `make test-e2e` does): then it fails.
 from __future__ import annotations
 
 import copy
-import http.client
 import io
 import json
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from fstriage.core.report import investigation_id_for
-from fstriage.core.signature import sign
 from fstriage_cli import reports
 from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
 from fstriage_cli.reports.command import Io
 from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, NOTE_CREATED
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
+from fstriage_cli.webhook_send import send_signed
 from tests.support.local_stack import require_local_stack
 
 pytestmark = pytest.mark.e2e
@@ -36,19 +34,9 @@ REPORT_TIMEOUT = 90.0
 def deliver(stack: LocalStack, document: dict[str, Any]) -> str:
     """POST a signed delivery, as Fullstory does; return the investigation ID it was queued under."""
     raw = json.dumps(document, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "Fullstory-Signature": sign(TEST_SIGNING_SECRET, raw, TEST_ORG_ID),
-    }
-    parts = urlsplit(stack.webhook_url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-    try:
-        connection.request("POST", parts.path or "/", body=raw, headers=headers)
-        response = connection.getresponse()
-        answer = json.loads(response.read())
-    finally:
-        connection.close()
-    assert (response.status, answer.get("status")) == (202, "queued"), answer
+    sent = send_signed(stack.webhook_url, raw, secret=TEST_SIGNING_SECRET, org_id=TEST_ORG_ID, timeout=30)
+    answer = sent.to_dict()["json"] or {}
+    assert (sent.status, answer.get("status")) == (202, "queued"), sent.body
     return investigation_id_for(str(answer["request_id"]))
 
 

@@ -4,8 +4,8 @@ directory and over the stack's bucket (moto S3): real reports, listed, filtered,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,52 +18,29 @@ from mcp.server import MCPServer
 from mcp_types import CallToolResult, TextContent
 from moto import mock_aws
 
-from fstriage.adapters.outputs import S3ReportStore as ReportWriter
-from fstriage.core.errors import FullstoryAuthError
-from fstriage.core.html_report import render_html
-from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
-from fstriage.core.report import build_report, render_markdown
-from fstriage.core.request import InvestigationRequest
+from fstriage.core.redact import EMAIL_PATTERN, mask_email
+from fstriage.core.report import render_markdown
 from fstriage_cli.mcp_server import build_server
 from fstriage_cli.mcp_server.config import parse_config
-from fstriage_cli.samples import payloads
-from fstriage_cli.samples.fakes import MemoryFullstory
-from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from fstriage_cli.mcp_server.masking import mask_emails
+from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
+from fstriage_cli.wording import CliError
+from tests.support.reports import BUCKET, DATA, RECEIVED, sample_reports, write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = generate(6, now=ANCHOR)
-BUCKET = "fstriage-mcp-reports"
-
-
-def _report(fake: MemoryFullstory, request: InvestigationRequest, generated: datetime) -> dict[str, Any]:
-    outcome = Investigation(fake, InvestigationSettings(org_id=DATA.org_id, concurrency=1)).run(request)
-    assert isinstance(outcome, Finished)
-    return build_report(outcome.evidence, fake.usage, generated)
 
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, dict[str, Any]]:
     """Real reports a day apart: a segment alert (newest), a custom event on user-001's session, and a
     segment alert that failed (the key was refused)."""
-    segment = DATA.segment_named(CHECKOUT_ERRORS)
-    alert = payloads.segment_alert(timestamp=ANCHOR.isoformat())
-    alert["data"]["alertConfig"].update(segmentUrl=segment.url, segmentName=segment.name)
-    crash = DATA.sessions_of(uid="user-001")[0]
-    event = payloads.custom_event(session_url=DATA.replay_url(crash), timestamp=ANCHOR.isoformat())
-    refused = MemoryFullstory(DATA, fail={"export_start": FullstoryAuthError("401", status=401)})
-    retried = payloads.segment_alert(alert_id="alert-refused", timestamp=ANCHOR.isoformat())
-    retried["data"]["alertConfig"].update(segmentUrl=segment.url, segmentName=segment.name)
-    return {
-        "segment": _report(
-            MemoryFullstory(DATA), payloads.request_for(alert, received_at=ANCHOR), ANCHOR + timedelta(days=2)
-        ),
-        "custom": _report(
-            MemoryFullstory(DATA), payloads.request_for(event, received_at=ANCHOR), ANCHOR + timedelta(days=1)
-        ),
-        "failed": _report(refused, payloads.request_for(retried, received_at=ANCHOR), ANCHOR),
-    }
+    return sample_reports()
+
+
+def raw_emails(text: str) -> list[str]:
+    """The emails in `text` that are not masked (`j***@example.com` is)."""
+    return [found for found in re.findall(EMAIL_PATTERN, text) if "***@" not in found]
 
 
 @pytest.fixture
@@ -159,7 +136,7 @@ def test_get_report_as_markdown_and_as_json(reports_dir: Path, reports: dict[str
     )
 
     assert markdown == render_markdown(report)
-    assert document == report
+    assert document == mask_emails(report)  # the complete report, emails masked
     jsonschema.validate(document, REPORT_SCHEMA)
 
 
@@ -202,6 +179,48 @@ def test_get_report_refuses_a_file_outside_the_store_even_when_it_exists(
     assert "is not a report ID" in message
 
 
+@pytest.mark.parametrize("value", ["leak.json", "leak.md", "leak.html", "LEAK.MD", "leak"])
+def test_get_report_never_reads_a_file_from_the_current_directory(
+    reports_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    reports: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # outside the store
+    leaked = reports["custom"] | {"investigation_id": "leak", "headline": "LEAKED"}
+    (elsewhere / "leak.json").write_text(json.dumps(leaked))
+    (elsewhere / "leak.md").write_text("# LEAKED\n")
+    (elsewhere / "leak.html").write_text("<h1>LEAKED</h1>")
+    monkeypatch.chdir(elsewhere)
+
+    message = text_of(call(directory_server(reports_dir), "get_report", report_id=value), error=True)
+
+    assert "LEAKED" not in message
+    assert "is not a report ID" in message or f"no report {value!r}" in message
+
+
+def test_no_raw_email_reaches_the_agent(reports_dir: Path, reports: dict[str, dict[str, Any]]) -> None:
+    user = DATA.sessions_of(uid="user-001")[0].user
+    # A report about a user whose uid is their email, as many apps send it.
+    report = reports["custom"] | {"investigation_id": "inv_" + "e" * 32}
+    report["trigger"] = report["trigger"] | {"subject": report["trigger"]["subject"] | {"uid": user.email}}
+    (reports_dir / f"{report['investigation_id']}.json").write_text(json.dumps(report))
+    (reports_dir / f"{report['investigation_id']}.md").write_text(f"# About {user.email}\n")
+    assert user.email in json.dumps(report)  # the stored report keeps it: the operator's copy
+    server = directory_server(reports_dir)
+
+    texts = [
+        text_of(call(server, "list_reports")),
+        text_of(call(server, "get_report", report_id=report["investigation_id"])),
+        text_of(call(server, "get_report", report_id=report["investigation_id"], format="json")),
+    ]
+
+    for text in texts:
+        assert user.email not in text and raw_emails(text) == []
+    assert mask_email(user.email) in texts[0] and mask_email(user.email) in texts[2]
+
+
 def test_an_unreadable_report_is_listed_and_its_read_fails_clearly(reports_dir: Path) -> None:
     (reports_dir / "inv_broken.json").write_text("{not json")
     server = directory_server(reports_dir)
@@ -221,10 +240,22 @@ def test_without_a_store_the_tools_say_how_to_configure_one() -> None:
     assert "FSTRIAGE_REPORTS_BUCKET" in message and "--reports-dir" in message
 
 
-def test_a_missing_directory_is_a_tool_error(tmp_path: Path) -> None:
-    message = text_of(call(directory_server(tmp_path / "absent"), "list_reports"), error=True)
+def test_a_missing_directory_stops_the_server_before_it_serves(tmp_path: Path) -> None:
+    with pytest.raises(CliError) as raised:
+        directory_server(tmp_path / "absent")
 
-    assert f"no directory {tmp_path / 'absent'}" in message
+    assert f"--reports-dir {tmp_path / 'absent'}: no such directory" in raised.value.message
+
+
+def test_a_directory_removed_while_serving_is_a_tool_error(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    server = directory_server(store)
+    store.rmdir()
+
+    message = text_of(call(server, "list_reports"), error=True)
+
+    assert f"no directory {store}" in message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,10 +267,8 @@ def bucket(reports: dict[str, dict[str, Any]]) -> Iterator[None]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        writer = ReportWriter(BUCKET, client=s3)
-        for report in reports.values():
-            keys = writer.keys_for(report["investigation_id"], report["generated_at"])
-            writer.put(keys, report, render_markdown(report), render_html(report))
+        for name, report in reports.items():
+            write_report(s3, report, received_at=RECEIVED[name])
         yield
 
 

@@ -8,6 +8,7 @@ nothing is written to stdout, which a stdio server keeps for the protocol.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from mcp.server import MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from fstriage.core.errors import FullstoryAuthError
+from fstriage.core.redact import EMAIL_PATTERN
+from fstriage_cli.keys import ApiKey, load_api_key
 from fstriage_cli.manual import EXPORT_POLL_SECONDS
-from fstriage_cli.mcp_server import build_server
+from fstriage_cli.mcp_server import build_server, fullstory_tools
 from fstriage_cli.mcp_server.config import parse_config
 from fstriage_cli.mcp_server.server import READ_ONLY_TOOLS, SPENDING_TOOLS
 from fstriage_cli.sandbox import FullstorySandbox
@@ -273,9 +276,13 @@ def test_explain_session_shows_what_the_digest_read(sandbox: FullstorySandbox) -
 
 
 def test_test_connection_reports_the_key_and_spends_nothing(sandbox: FullstorySandbox) -> None:
-    report = json.loads(ok(call(server_for(sandbox), "test_connection")))
+    text = ok(call(server_for(sandbox), "test_connection"))
+    report = json.loads(text)
 
     assert report["key"]["role"] == "ADMIN"
+    # The key owner's email (the sandbox's sandbox-admin@example.test) reaches the agent masked.
+    assert report["key"]["email"] == "s***@example.test"
+    assert [found for found in re.findall(EMAIL_PATTERN, text) if "***@" not in found] == []
     assert report["key"]["can_read_sessions"] is True
     assert report["api"]["base_url"] == sandbox.base_url
     assert report["cost"]["activations"] == 0
@@ -306,6 +313,40 @@ def test_a_rejected_key_is_a_tool_error_with_the_clis_wording(
 
     assert REJECTED in message
     assert "check FULLSTORY_API_KEY" in message
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("test_connection", {}),
+        ("investigate_user", {"user": "user-001"}),
+        ("explain_session", {"session": "5557778531805533:1110765439578976"}),
+    ],
+)
+def test_a_rejected_key_is_read_again_on_the_next_call(
+    sandbox: FullstorySandbox, monkeypatch: pytest.MonkeyPatch, tool: str, arguments: dict[str, Any]
+) -> None:
+    old = "na1.mcp-rotated-away-77e1/OLD"
+    env = env_for(sandbox, FULLSTORY_API_KEY=old)
+    server = build_server(parse_config(["--org-id", ORG_ID], env), sleep=lambda _seconds: None)
+    loaded: list[str] = []
+
+    def load(environ: Any, secret_id: str | None) -> ApiKey:
+        key = load_api_key(environ, secret_id)
+        loaded.append(key.value)
+        return key
+
+    monkeypatch.setattr(fullstory_tools, "load_api_key", load)
+
+    ok(call(server, "test_connection"))
+    ok(call(server, "test_connection"))  # the key is kept between calls
+    sandbox.faults.update(unauthorized=True)  # the key was rotated: Fullstory refuses the old one
+    failed(call(server, tool, **arguments))
+    sandbox.faults.reset()
+    env["FULLSTORY_API_KEY"] = API_KEY  # where the new key now is
+    ok(call(server, "test_connection"))
+
+    assert loaded == [old, API_KEY]
 
 
 def test_a_missing_key_says_where_to_set_it(sandbox: FullstorySandbox) -> None:

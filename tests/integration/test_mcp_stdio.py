@@ -3,8 +3,11 @@ stdio client. Any stray byte on stdout would break the protocol; logs must land 
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -14,6 +17,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import TextContent
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from fstriage_cli.mcp_server.server import READ_ONLY_TOOLS, SPENDING_TOOLS
 from fstriage_cli.sandbox import FullstorySandbox
@@ -86,3 +90,56 @@ def test_a_bad_setting_stops_the_server_with_a_usage_error() -> None:
     assert run.returncode == 2
     assert run.stdout == ""
     assert "'ftp://example.test' is not an http(s) URL" in run.stderr
+
+
+def test_stdout_carries_json_rpc_lines_and_nothing_else(tmp_path: Path) -> None:
+    """The raw protocol, as a client writes it: each message one JSON line; each line back must be a
+    JSON-RPC message (a stray print, a banner or a progress line would break every client)."""
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_HANDSHAKE_VERSION,  # what an `initialize` client sends
+                "capabilities": {},
+                "clientInfo": {"name": "raw-test", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+        [*MODULE, "--read-only", "--reports-dir", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
+    )
+    watchdog = threading.Timer(60, server.kill)  # a hung server fails the test, never the run
+    watchdog.start()
+    try:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(json.dumps(messages[0]) + "\n")
+        server.stdin.flush()
+        lines = [server.stdout.readline()]  # the initialize answer, before anything else is sent
+        for message in messages[1:]:
+            server.stdin.write(json.dumps(message) + "\n")
+        server.stdin.flush()
+        lines.append(server.stdout.readline())  # the tools/list answer
+        server.stdin.close()  # end of input: the server stops
+        lines += server.stdout.readlines()
+        code = server.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        server.kill()
+
+    written = [line for line in lines if line]  # readline answers "" only at the end of the output
+    assert written and all(line.endswith("\n") for line in written)
+    parsed = [json.loads(line) for line in written]  # a blank or non-JSON line fails here
+    assert all(isinstance(message, dict) and message.get("jsonrpc") == "2.0" for message in parsed)
+    assert code == 0
+    answers = {message["id"]: message for message in parsed if "id" in message}
+    assert answers[1]["result"]["serverInfo"]["name"] == "fstriage"
+    assert {tool["name"] for tool in answers[2]["result"]["tools"]} == set(READ_ONLY_TOOLS)

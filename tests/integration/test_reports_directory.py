@@ -15,10 +15,10 @@ from fstriage.core.html_report import render_html
 from fstriage.core.report import render_markdown
 from fstriage_cli import cli, reports
 from fstriage_cli.reports.command import Io
-from fstriage_cli.reports.store import DirectoryReportStore, ReportFilter
-from tests.integration.test_reports_s3 import sample_reports
+from fstriage_cli.reports.store import DirectoryReportStore, ReportFilter, ReportNotFound, ReportStoreError
+from tests.support.reports import sample_reports
 
-NOW = datetime(2026, 11, 3, 12, tzinfo=UTC)
+NOW = datetime(2026, 11, 3, 18, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_lists_newest_first_and_filters(reports_dir: Path, samples: dict[str, di
     assert ids_of(*where) == [ids["segment"], ids["custom"], ids["failed"]]
     assert ids_of(*where, "--status", "failed") == [ids["failed"]]
     assert ids_of(*where, "--kind", "custom_event") == [ids["custom"]]
-    # The samples were generated on 1, 2 and 3 November; NOW is 3 November, 12:00.
+    # The samples were generated at 12:03 on 1, 2 and 3 November; NOW is 3 November, 18:00.
     assert ids_of(*where, "--since", "36h") == [ids["segment"], ids["custom"]]
     assert ids_of(*where, "--limit", "1") == [ids["segment"]]
     assert ids_of(*where, "--limit", "0") == [ids["segment"], ids["custom"], ids["failed"]]
@@ -179,3 +179,67 @@ def test_the_store_reports_progress_as_it_reads(
     store.get(samples["custom"]["investigation_id"], progress=seen.append)
 
     assert len(rows) == 3 and seen == ["1 of 3 read", "2 of 3 read", "3 of 3 read"]
+
+
+def test_a_bare_name_is_looked_for_in_the_store_never_in_the_current_directory(
+    reports_dir: Path, tmp_path: Path, samples: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    leaked = collect(elsewhere, samples["custom"] | {"investigation_id": "leak"})
+    assert leaked.name == "leak.json" and (elsewhere / "leak.md").is_file()
+    monkeypatch.chdir(elsewhere)
+    store = DirectoryReportStore(reports_dir)
+
+    for name in ("leak", "leak.json", "leak.md", "leak.html"):
+        with pytest.raises(ReportNotFound):
+            store.get(name)
+    # A path is taken only when it lies in the store, symlinks followed.
+    with pytest.raises(ReportNotFound):
+        store.get(str(leaked))
+    (reports_dir / "inv_link.json").symlink_to(leaked)
+    with pytest.raises(ReportNotFound):
+        store.get("inv_link")
+    code, out, err = run("show", "leak.md", "--reports-dir", str(reports_dir))
+    assert code == 2 and out == "" and "no report 'leak.md'" in err
+
+
+def test_a_report_is_found_by_its_id_with_a_suffix_or_by_its_path(
+    reports_dir: Path, samples: dict[str, dict[str, Any]]
+) -> None:
+    report_id = samples["custom"]["investigation_id"]
+    store = DirectoryReportStore(reports_dir)
+
+    for given in (report_id, f"{report_id}.md", str(reports_dir / f"{report_id}.html")):
+        assert store.get(given).report == samples["custom"]
+
+
+def test_a_file_that_cannot_be_read_is_a_store_error(
+    reports_dir: Path, samples: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report_id = samples["custom"]["investigation_id"]
+    read_text = Path.read_text
+
+    def refuse_markdown(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self.suffix == ".md":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse_markdown)
+
+    with pytest.raises(ReportStoreError) as raised:
+        DirectoryReportStore(reports_dir).get(report_id)
+    code, _, err = run("show", report_id, "--reports-dir", str(reports_dir))
+
+    assert raised.value.usage is False and "Permission denied" in raised.value.message
+    assert code == 1 and f"could not read {reports_dir / report_id}.json: Permission denied" in err
+
+
+def test_a_report_without_a_status_is_unreadable_and_says_why(reports_dir: Path) -> None:
+    (reports_dir / "inv_nostatus.json").write_text(json.dumps({"investigation_id": "inv_nostatus"}))
+
+    rows = json.loads(run("list", "--reports-dir", str(reports_dir), "--json")[1])["reports"]
+    code, _, err = run("show", "inv_nostatus", "--reports-dir", str(reports_dir), "--json")
+
+    [row] = [row for row in rows if row["report_id"] == "inv_nostatus"]
+    assert row["status"] == "unreadable" and row["error"] == "no status field"
+    assert code == 1 and "inv_nostatus is unreadable (no status field)" in err and "None" not in err

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -17,71 +17,14 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from fstriage.adapters.outputs import S3ReportStore as ReportWriter
-from fstriage.core.errors import FullstoryAuthError
-from fstriage.core.html_report import render_html
-from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
-from fstriage.core.report import build_report, investigation_id_for, render_markdown
-from fstriage.core.request import InvestigationRequest, isoformat
+from fstriage.core.report import investigation_id_for, render_markdown
+from fstriage.core.request import isoformat
 from fstriage_cli import reports
 from fstriage_cli.reports import command
 from fstriage_cli.reports.command import Io
+from fstriage_cli.reports.s3 import first_day
 from fstriage_cli.reports.store import ReportFilter, ReportStoreError, S3ReportStore
-from fstriage_cli.samples import payloads
-from fstriage_cli.samples.fakes import MemoryFullstory
-from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
-
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = generate(6, now=ANCHOR)
-BUCKET = "fstriage-reports-test"
-
-
-# ---------------------------------------------------------------------------------------------
-# Reports as the investigator writes them
-
-
-def _evidence_report(
-    fake: MemoryFullstory, request: InvestigationRequest, generated: datetime
-) -> dict[str, Any]:
-    outcome = Investigation(fake, InvestigationSettings(org_id=DATA.org_id, concurrency=1)).run(request)
-    assert isinstance(outcome, Finished)
-    return build_report(outcome.evidence, fake.usage, generated)
-
-
-def sample_reports() -> dict[str, dict[str, Any]]:
-    """Three real reports, a day apart: a segment alert, a custom event on one user's session, and a
-    failed segment alert (the key was refused)."""
-    segment = DATA.segment_named(CHECKOUT_ERRORS)
-    alert, again = (
-        payloads.segment_alert(alert_id=alert_id, timestamp=ANCHOR.isoformat())
-        for alert_id in ("alert-notification-1", "alert-notification-2")
-    )
-    for document in (alert, again):
-        document["data"]["alertConfig"].update(segmentUrl=segment.url, segmentName=segment.name)
-    crash = DATA.sessions_of(uid="user-001")[0]
-    event = payloads.custom_event(session_url=DATA.replay_url(crash), timestamp=ANCHOR.isoformat())
-    refused = MemoryFullstory(DATA, fail={"export_start": FullstoryAuthError("401", status=401)})
-    return {
-        "segment": _evidence_report(
-            MemoryFullstory(DATA), payloads.request_for(alert, received_at=ANCHOR), ANCHOR + timedelta(days=2)
-        ),
-        "custom": _evidence_report(
-            MemoryFullstory(DATA), payloads.request_for(event, received_at=ANCHOR), ANCHOR + timedelta(days=1)
-        ),
-        "failed": _evidence_report(refused, payloads.request_for(again, received_at=ANCHOR), ANCHOR),
-    }
-
-
-def store(s3: Any, report: dict[str, Any], bucket: str = BUCKET) -> dict[str, Any]:
-    """Write `report` as the investigator does (JSON with its artifacts, Markdown and HTML)."""
-    writer = ReportWriter(bucket, client=s3)
-    keys = writer.keys_for(report["investigation_id"], report["generated_at"])
-    report = report | {
-        "artifacts": {"bucket": bucket, "json_key": keys.json_key, "markdown_key": keys.markdown_key}
-        | {"html_key": keys.html_key}
-    }
-    writer.put(keys, report, render_markdown(report), render_html(report))
-    return report
+from tests.support.reports import ANCHOR, BUCKET, RECEIVED, sample_reports, write_report
 
 
 def clone(report: dict[str, Any], generated: datetime) -> dict[str, Any]:
@@ -91,6 +34,13 @@ def clone(report: dict[str, Any], generated: datetime) -> dict[str, Any]:
     copied["investigation_id"] = investigation_id_for(copied["request_id"])
     copied["generated_at"] = isoformat(generated)
     return copied
+
+
+def store_clone(
+    s3: Any, report: dict[str, Any], at: datetime, *, received_at: datetime | None = None
+) -> dict[str, Any]:
+    """A clone of `report` generated `at`, stored as received `received_at` (default: `at` too)."""
+    return write_report(s3, clone(report, at), received_at=received_at or at)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +58,7 @@ def s3() -> Iterator[Any]:
 
 @pytest.fixture
 def stored(s3: Any, samples: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: store(s3, report) for name, report in samples.items()}
+    return {name: write_report(s3, report, received_at=RECEIVED[name]) for name, report in samples.items()}
 
 
 def run(
@@ -177,7 +127,7 @@ def test_filters_narrow_the_listing(stored: dict[str, dict[str, Any]]) -> None:
 def test_a_small_limit_reads_only_the_newest_days(s3: Any, samples: dict[str, dict[str, Any]]) -> None:
     # 60 reports over 30 days; the newest are on the last day.
     made = [
-        store(s3, clone(samples["custom"], ANCHOR + timedelta(days=d, hours=h)))
+        store_clone(s3, samples["custom"], ANCHOR + timedelta(days=d, hours=h))
         for d in range(30)
         for h in (1, 2)
     ]
@@ -197,7 +147,7 @@ def test_a_small_limit_reads_only_the_newest_days(s3: Any, samples: dict[str, di
 
 def test_since_prunes_older_days_without_reading_them(s3: Any, samples: dict[str, dict[str, Any]]) -> None:
     for day in range(40):
-        store(s3, clone(samples["failed"], ANCHOR + timedelta(days=day)))
+        store_clone(s3, samples["failed"], ANCHOR + timedelta(days=day))
     calls: Counter[str] = Counter()
     s3.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
 
@@ -205,7 +155,34 @@ def test_since_prunes_older_days_without_reading_them(s3: Any, samples: dict[str
         S3ReportStore(BUCKET, client=s3).list(ReportFilter(since=ANCHOR + timedelta(days=35), limit=None))
     )
 
-    assert len(rows) == 5 and calls["GetObject"] == 5
+    # The 5 days from `since` on, and the day before it (the slack for a request received before midnight).
+    assert len(rows) == 5 and calls["GetObject"] == 6
+
+
+def test_a_report_received_before_midnight_and_generated_after_it_is_listed_since_midnight(
+    s3: Any, samples: dict[str, dict[str, Any]]
+) -> None:
+    midnight = ANCHOR + timedelta(days=5)
+    late = store_clone(
+        s3, samples["custom"], midnight + timedelta(minutes=3), received_at=midnight - timedelta(minutes=2)
+    )
+    store_clone(s3, samples["failed"], midnight - timedelta(days=3))  # older: pruned
+
+    since_midnight = [r["report_id"] for r in listed("--since", midnight.date().isoformat())]
+
+    # Its day folder is the day before `--since`: the investigator names it after the received day.
+    assert late["artifacts"]["json_key"].startswith("reports/2026/11/05/")
+    assert since_midnight == [late["investigation_id"]]
+
+
+def test_since_with_an_offset_prunes_by_its_utc_day(s3: Any, samples: dict[str, dict[str, Any]]) -> None:
+    # 02:00 on 7 November at +14:00 is 12:00 on 6 November UTC.
+    since = datetime.fromisoformat("2026-11-07T02:00:00+14:00")
+    kept = store_clone(s3, samples["custom"], ANCHOR + timedelta(days=5, hours=13))
+
+    assert first_day(since) == date(2026, 11, 5)  # its UTC day, less a day of slack
+    assert first_day(datetime(2026, 11, 6, 23, 30, tzinfo=UTC)) == date(2026, 11, 5)
+    assert [r["report_id"] for r in listed("--since", since.isoformat())] == [kept["investigation_id"]]
 
 
 def test_the_listing_says_when_there_are_more(stored: dict[str, dict[str, Any]]) -> None:
@@ -254,6 +231,7 @@ def test_open_prints_a_presigned_link_to_the_html_and_opens_it(s3: Any, stored: 
 
     assert code == 0 and opened == [out.strip()]
     assert report["artifacts"]["html_key"] in out and "Signature" in out
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in out  # SigV4: S3 refuses SigV2 links in newer regions
     code, printed, _ = run("open", report["investigation_id"], "--bucket", BUCKET, "--print")
     assert code == 0 and report["artifacts"]["html_key"] in printed
 

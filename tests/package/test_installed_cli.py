@@ -12,10 +12,13 @@ import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
 from fstriage_cli.sandbox import FullstorySandbox
@@ -67,29 +70,170 @@ def test_the_packaged_samples_are_found_in_the_install_not_a_checkout(bare: Inst
     assert (found / SAMPLE).is_file()
 
 
-def test_test_connection_and_investigate_against_the_sandbox(
-    bare: Installed, sandbox: FullstorySandbox
-) -> None:
-    env = {"FULLSTORY_API_URL": sandbox.base_url, "FULLSTORY_API_KEY": API_KEY}
+@dataclass(frozen=True)
+class Investigated:
+    session_id: str
+    run: subprocess.CompletedProcess[str]
 
-    connected = bare.run("test-connection", **env)
+
+@pytest.fixture(scope="module")
+def investigated(bare: Installed, sandbox: FullstorySandbox) -> Investigated:
+    """One `fstriage investigate --session ... --json` against the sandbox (its report feeds later tests)."""
+    session = sandbox.data.sessions_of(uid="user-001")[0]
+    run = bare.run(
+        "investigate",
+        "--session",
+        session.api_id,
+        "--json",
+        FULLSTORY_API_URL=sandbox.base_url,
+        FULLSTORY_API_KEY=API_KEY,
+    )
+    return Investigated(session.api_id, run)
+
+
+def test_test_connection_and_investigate_against_the_sandbox(
+    bare: Installed, sandbox: FullstorySandbox, investigated: Investigated
+) -> None:
+    connected = bare.run("test-connection", FULLSTORY_API_URL=sandbox.base_url, FULLSTORY_API_KEY=API_KEY)
     assert connected.returncode == 0, connected.stderr
     assert sandbox.data.org_id in connected.stdout
     assert sandbox.base_url in connected.stdout
 
-    session = sandbox.data.sessions_of(uid="user-001")[0]
-    investigated = bare.run("investigate", "--session", session.api_id, "--json", **env)
-    assert investigated.returncode == 0, investigated.stderr
-    report = json.loads(investigated.stdout)
+    run = investigated.run
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
     assert report["trigger"]["kind"] == "manual"
-    assert session.api_id in json.dumps(report["sessions"])
-    assert API_KEY not in investigated.stdout + investigated.stderr + connected.stdout + connected.stderr
+    assert investigated.session_id in json.dumps(report["sessions"])
+    assert API_KEY not in run.stdout + run.stderr + connected.stdout + connected.stderr
 
 
-def test_local_without_the_extra_exits_2_and_names_the_extra(bare: Installed) -> None:
+@pytest.fixture(scope="module")
+def reports_dir(bare: Installed, investigated: Investigated) -> tuple[Path, str]:
+    """A directory holding the report the installed CLI wrote, as `fstriage local` collects one."""
+    assert investigated.run.returncode == 0, investigated.run.stderr
+    report = json.loads(investigated.run.stdout)
+    directory = bare.cwd / "reports"
+    directory.mkdir(exist_ok=True)
+    (directory / f"{report['investigation_id']}.json").write_text(investigated.run.stdout)
+    return directory, str(report["investigation_id"])
+
+
+def test_reports_list_reads_a_reports_dir_without_the_extra(
+    bare: Installed, reports_dir: tuple[Path, str]
+) -> None:
+    directory, investigation_id = reports_dir
+
+    listed = bare.run("reports", "list", "--reports-dir", str(directory), "--json")
+    assert listed.returncode == 0, listed.stderr
+    listing = json.loads(listed.stdout)
+    assert [(row["report_id"], row["trigger_kind"]) for row in listing["reports"]] == [
+        (investigation_id, "manual")
+    ]
+
+    empty = bare.cwd / "no-reports-yet"
+    empty.mkdir(exist_ok=True)
+    nothing = bare.run("reports", "list", "--reports-dir", str(empty))
+    assert nothing.returncode == 0, nothing.stderr
+    assert "no reports" in nothing.stdout + nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+
+def test_mcp_read_only_serves_its_three_tools_over_stdio_without_the_extra(
+    bare: Installed, reports_dir: tuple[Path, str]
+) -> None:
+    directory, investigation_id = reports_dir
+    with _McpProcess(bare, "--read-only", "--reports-dir", str(directory)) as server:
+        initialized = server.request(
+            "initialize",
+            {
+                "protocolVersion": LATEST_HANDSHAKE_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "fstriage-package-test", "version": "0"},
+            },
+        )
+        assert initialized["result"]["protocolVersion"] == LATEST_HANDSHAKE_VERSION, initialized
+        server.notify("notifications/initialized")
+        tools = server.request("tools/list", {})["result"]["tools"]
+        assert sorted(tool["name"] for tool in tools) == ["get_report", "list_reports", "test_connection"]
+        listed = server.request("tools/call", {"name": "list_reports", "arguments": {}})["result"]
+        assert not listed.get("isError"), listed
+        assert investigation_id in json.dumps(listed["content"])
+    assert server.returncode == 0, server.stderr()
+
+
+class _McpProcess:
+    """`fstriage mcp` as an MCP client runs it: JSON-RPC lines on its stdin, answers on its stdout."""
+
+    def __init__(self, installed: Installed, *args: str) -> None:
+        self._process = subprocess.Popen(  # noqa: S603 -- the venv's own console script, fixed arguments
+            [str(installed.fstriage), "mcp", *args],
+            cwd=installed.cwd,
+            env=installed.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._answers: queue.Queue[str] = queue.Queue()
+        self._errors: list[str] = []
+        self._next_id = 0
+        self.returncode: int | None = None
+        assert self._process.stdout is not None and self._process.stderr is not None
+        threading.Thread(target=_pump, args=(self._process.stdout, self._answers.put), daemon=True).start()
+        threading.Thread(target=_pump, args=(self._process.stderr, self._errors.append), daemon=True).start()
+
+    def __enter__(self) -> _McpProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()  # end of input: the server stops
+        try:
+            self.returncode = self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            raise
+
+    def notify(self, method: str) -> None:
+        self._send({"jsonrpc": "2.0", "method": method})
+
+    def request(self, method: str, params: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        self._next_id += 1
+        self._send({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._answers.get(timeout=1)
+            except queue.Empty:
+                if self._process.poll() is not None:
+                    break
+                continue
+            answer: dict[str, Any] = json.loads(line)  # stdout carries the protocol alone
+            if answer.get("id") == self._next_id:
+                return answer
+        pytest.fail(f"no answer to {method}:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        return "\n".join(self._errors[-30:])
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(message) + "\n")
+        self._process.stdin.flush()
+
+
+def _pump(stream: IO[str], put: Callable[[str], None]) -> None:
+    for line in stream:
+        put(line.rstrip("\n"))
+
+
+def test_local_without_the_extra_exits_2_and_names_the_wheel_with_the_extra(
+    bare: Installed, dist: Dist
+) -> None:
     refused = bare.run("local", "--port", "0")
     assert refused.returncode == 2
-    assert "[local]" in refused.stderr and "pipx install 'fstriage[local]'" in refused.stderr
+    assert f"pipx install --force '/path/to/{dist.wheel.name}[local]'" in refused.stderr
     assert "Traceback" not in refused.stderr
 
     helped = bare.run("local", "--help")  # the help needs no extra

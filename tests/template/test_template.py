@@ -1014,7 +1014,8 @@ def test_layer_pins_lie_in_the_packages_ranges_and_the_cli_only_dependency_stays
     """pyproject's dependencies are ranges (the CLI installs beside a user's packages); the layer pins
     one version of each. Every runtime dependency ships in the layer, boto3 and botocore included (the
     X-Ray SDK pulls botocore in, and a layer botocore beside the runtime's boto3 could mismatch it),
-    at a version its range accepts. mcp serves `fstriage mcp` only: never in the Lambda layer."""
+    at a version its range accepts. mcp, and the mcp-types and pydantic it imports directly, serve
+    `fstriage mcp` only: never in the Lambda layer."""
     lines = (ROOT / "layers" / "fstriage" / "requirements.txt").read_text().splitlines()
     pins = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
     pinned = {canonicalize_name(pin.name): pin for pin in pins}
@@ -1022,7 +1023,7 @@ def test_layer_pins_lie_in_the_packages_ranges_and_the_cli_only_dependency_stays
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     ranges = [Requirement(spec) for spec in pyproject["project"]["dependencies"]]
     assert all(not any(s.operator in ("==", "===") for s in wanted.specifier) for wanted in ranges)
-    cli_only = {"mcp"}
+    cli_only = {"mcp", "mcp-types", "pydantic"}
     for wanted in ranges:
         name = canonicalize_name(wanted.name)
         if name in cli_only:

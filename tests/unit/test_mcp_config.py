@@ -95,3 +95,23 @@ def test_main_stops_on_a_bad_setting_before_serving(capsys: pytest.CaptureFixtur
     assert code == 2
     assert captured.out == ""
     assert "fstriage mcp: error: 'localhost:9' is not an http(s) URL" in captured.err
+
+
+def test_bucket_is_an_alias_of_reports_bucket() -> None:
+    assert parse_config(["--bucket", "stack-reports"], {}).reports_bucket == "stack-reports"
+    assert parse_config(["--reports-bucket", "stack-reports"], {}).reports_bucket == "stack-reports"
+
+
+def test_a_missing_reports_dir_stops_the_server_at_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = tmp_path / "absent"
+
+    with pytest.raises(CliError) as raised:
+        parse_config(["--reports-dir", str(absent)], {})
+    code = main(["--read-only", "--reports-dir", str(absent)])
+
+    assert f"--reports-dir {absent}: no such directory" in raised.value.message
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert f"fstriage mcp: error: --reports-dir {absent}: no such directory" in captured.err

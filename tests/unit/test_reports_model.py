@@ -92,6 +92,7 @@ def test_a_summary_counts_sessions_and_groups_and_masks_emails() -> None:
             'metric "Conversion"',
         ),
         ({"subject": {"uid": "user-7", "email": "a.b@example.com"}}, "user user-7"),
+        ({"subject": {"uid": "jane.doe@example.com"}}, "user j***@example.com"),  # a uid is often an email
         ({"subject": {"session_ids": ["d:1", "d:2", "d:3"]}}, "session d:1 (+2 more)"),
         ({"subject": {"session_ids": ["d:1"]}}, "session d:1"),
         ({}, ""),
@@ -111,6 +112,13 @@ def test_a_report_missing_fields_still_summarises() -> None:
         0,
     )
     assert summary.generated_at is None and summary.subject == ""
+
+
+def test_a_report_without_a_status_is_unreadable_and_says_why() -> None:
+    summary = summarise({"investigation_id": ID_A}, where="w", stored_at=None)
+
+    assert summary.status == UNREADABLE and not summary.readable
+    assert summary.error == "no status field"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +189,16 @@ def test_the_table_aligns_columns_and_shows_unreadable_rows() -> None:
     # Every column but the last starts at the same place on every line.
     assert len({line.index("inv_") for line in lines[1:]}) == 1
     assert lines[0].index("ID") == lines[1].index("inv_")
+
+
+def test_the_time_column_is_in_utc_whatever_the_reports_offset() -> None:
+    east = row(report(generated_at="2026-11-01T01:30:00+02:00"))  # 23:30 the day before, in UTC
+    odd = unreadable("inv_odd", where="w", stored_at="yesterday", error="x")
+
+    lines = render.table([east, odd]).splitlines()
+
+    assert lines[1].startswith("2026-10-31 23:30  complete")
+    assert lines[2].startswith("yesterday")
 
 
 def test_long_headlines_are_cut() -> None:

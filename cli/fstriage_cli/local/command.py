@@ -19,7 +19,7 @@ from fstriage_cli.local.config import (
     LocalConfig,
     LocalStackError,
 )
-from fstriage_cli.local.extra import INSTALL_HINT, missing_packages
+from fstriage_cli.local.extra import INSTALL_HINT, missing_packages, wheel_name
 from fstriage_cli.samples.values import (
     FULLSTORY_STREAM_IP,
     TEST_ORG_ID,
@@ -65,7 +65,8 @@ examples:
 Function logs go to .local/logs/ in the checkout, else ~/.local/state/fstriage/logs/ (--echo-logs
 also prints them). Stop with Ctrl-C: every emulator process and server stops with it.
 
-Needs the [local] extra: pipx install 'fstriage[local]'.
+Needs the [local] extra, from fstriage's wheel (built by `make dist`; fstriage is not on PyPI):
+  pipx install --force '/path/to/{wheel_name()}[local]'
 """
 
 

@@ -56,14 +56,22 @@ class LocalConfig:
     startup_timeout: float = 30.0
 
 
+# What, beside template.yaml, makes a directory fstriage's checkout (not a user's own SAM project).
+CHECKOUT_MARKER = Path("layers") / "fstriage" / "fstriage" / "__init__.py"
+
+
+def is_checkout(directory: Path) -> bool:
+    return (directory / "template.yaml").is_file() and (directory / CHECKOUT_MARKER).is_file()
+
+
 def find_project_dir() -> Path:
-    here = Path(__file__).resolve().parents[3]
-    if (here / "template.yaml").is_file():
-        return here
-    cwd = Path.cwd()
-    if (cwd / "template.yaml").is_file():
-        return cwd
-    raise LocalStackError("cannot find the fstriage checkout (template.yaml); pass --project-dir")
+    """The checkout this package is in, else the current directory when it is one."""
+    for candidate in (Path(__file__).resolve().parents[3], Path.cwd()):
+        if is_checkout(candidate):
+            return candidate
+    raise LocalStackError(
+        f"cannot find the fstriage checkout (template.yaml beside {CHECKOUT_MARKER}); pass --project-dir"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 
+DISTRIBUTION = "fstriage"
 # What the local stack imports (import name -> the requirement of the extra that brings it). The SAM CLI
 # (its bundled runtime emulator) is looked for only when there is no checkout: see layout.py.
 _NEEDED = {
@@ -13,10 +15,29 @@ _NEEDED = {
     "awslambdaric": "awslambdaric",
     "cfnlint": "cfn-lint",
 }
-INSTALL_HINT = (
-    "install fstriage with its [local] extra: pipx install 'fstriage[local]' "
-    "(or uv tool install 'fstriage[local]'); in a checkout, run `make setup`"
-)
+
+
+def wheel_name() -> str:
+    """The file `make dist` builds for the version running here (`<version>` when it is not installed)."""
+    try:
+        running = version(DISTRIBUTION)
+    except PackageNotFoundError:
+        running = "<version>"
+    return f"{DISTRIBUTION}-{running}-py3-none-any.whl"
+
+
+def install_hint(*, local_extra: bool) -> str:
+    """How to (re)install from fstriage's wheel: the name is not on PyPI, and asking an index for it could
+    install someone else's package."""
+    wheel = f"/path/to/{wheel_name()}" + ("[local]" if local_extra else "")
+    what = "fstriage's wheel with its [local] extra" if local_extra else "fstriage's wheel again"
+    return (
+        f"install {what} (built by `make dist`; fstriage is not on PyPI): pipx install --force '{wheel}' "
+        f"(or uv tool install --force '{wheel}'); in a checkout, run `make setup`"
+    )
+
+
+INSTALL_HINT = install_hint(local_extra=True)
 
 
 def missing_packages() -> list[str]:

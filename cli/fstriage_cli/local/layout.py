@@ -61,6 +61,12 @@ def find_stack(project_dir: Path | None) -> StackSource:
 def installed_toolchain() -> Toolchain:
     """This interpreter runs the functions (its environment has awslambdaric, boto3 and the layer's
     package); the emulator is the SAM CLI's. A missing piece names the extra to install."""
+    if sys.platform != "linux":
+        # The SAM CLI bundles the emulator as a Linux executable only; elsewhere it cannot start at all.
+        raise LocalStackError(
+            f"`fstriage local` without a checkout runs on Linux only (this is {sys.platform}): the Lambda "
+            "Runtime Interface Emulator it uses is a Linux program; run it on Linux or in a Linux container"
+        )
     problems: list[str] = []
     rie = bundled_rie()
     if rie is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fstriage_cli.local.build import build_dir
 from fstriage_cli.local.config import LocalConfig, LocalStackError, Toolchain
+from fstriage_cli.local.extra import install_hint
 from fstriage_cli.local.gateway import FunctionUrlGateway
 from fstriage_cli.local.layout import StackSource
 from fstriage_cli.local.template import FunctionSpec, Template
@@ -51,7 +52,9 @@ def function_code(
         code = {name: FunctionCode(source.root / code_uri(template, name), ()) for name in specs}
         missing = [str(found.directory) for found in code.values() if not found.directory.is_dir()]
         if missing:
-            raise LocalStackError(f"the installed package lacks {', '.join(missing)}: reinstall fstriage")
+            raise LocalStackError(
+                f"the installed package lacks {', '.join(missing)}: {install_hint(local_extra=True)}"
+            )
     else:
         built_in = build_dir(source.root)
         check_build(built_in, specs, built=built)

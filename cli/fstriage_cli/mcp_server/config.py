@@ -1,7 +1,8 @@
 """The MCP server's settings: its command line and the same environment variables as the CLI.
 
 Read once at start-up. Nothing here opens a connection or reads the key: a missing key is a tool
-error on the first Fullstory call, so a read-only server (reports only) needs no key at all.
+error on the first Fullstory call, so a read-only server (reports only) needs no key at all. A
+`--reports-dir` that does not exist stops the server at start-up.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"""\
 The API key comes from {API_KEY_ENV}, or from the deployed secret with --secret-id ARN.
-Reports come from the stack's bucket (${REPORTS_BUCKET_ENV} or --reports-bucket) or --reports-dir.
+Reports come from the stack's bucket (${REPORTS_BUCKET_ENV}, or --reports-bucket, alias --bucket)
+or --reports-dir.
 
 Cost: investigate_* read each session's events (1 Activation each, up to max_sessions);
 explain_session costs 1 Activation. With --read-only (or {READ_ONLY_ENV}=1) those tools are not
@@ -80,6 +82,8 @@ examples:
     stores = parser.add_mutually_exclusive_group()
     stores.add_argument(
         "--reports-bucket",
+        "--bucket",  # what `fstriage reports` calls it
+        dest="reports_bucket",
         metavar="BUCKET",
         help=f"the stack's reports bucket (default: ${REPORTS_BUCKET_ENV})",
     )
@@ -98,6 +102,11 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
     region = args.region or env.get(REGION_ENV, "").strip().lower() or None
     if region is not None and region not in REGIONS:
         raise CliError(f"{REGION_ENV}={region!r} is not a region (na1 or eu1)")
+    if args.reports_dir is not None and not args.reports_dir.is_dir():
+        # Said now, where the person starting the server sees it, not on an agent's first call.
+        raise CliError(
+            f"--reports-dir {args.reports_dir}: no such directory (give the one `fstriage local` writes to)"
+        )
     bucket = (
         None if args.reports_dir else (args.reports_bucket or env.get(REPORTS_BUCKET_ENV, "").strip() or None)
     )

@@ -2,8 +2,9 @@
 
 Each runs what its `fstriage` command runs (`fstriage_cli.manual` driving the library's own
 `Investigation`, `explain_events`, `check_connection`) and returns text sized for an agent's context:
-the report's Markdown, the explanation's text, the connection check's JSON. Tools run on worker
-threads (the SDK's doing), each with its own client; the key and the org ID are read once and kept.
+the report's Markdown, the explanation's text, the connection check's JSON (emails masked). Tools run
+on worker threads (the SDK's doing), each with its own client; the key and the org ID are read once and
+kept, and the key is read again after Fullstory rejects it (a rotated secret needs no restart).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -30,6 +32,7 @@ from fstriage_cli.keys import ApiKey, load_api_key, open_client
 from fstriage_cli.manual import window_hours_to_reach
 from fstriage_cli.mcp_server.config import ORG_ID_ENV, ServerConfig
 from fstriage_cli.mcp_server.failures import tool_errors
+from fstriage_cli.mcp_server.masking import mask_emails
 from fstriage_cli.wording import explain, plural, session_id
 
 log = logging.getLogger("fstriage_cli.mcp_server")
@@ -60,7 +63,7 @@ class FullstoryTools:
     # -- investigations --------------------------------------------------------------------------
 
     def investigate_session(self, session: str, max_sessions: int, window_hours: float) -> str:
-        with tool_errors(self._config.key_source):
+        with tool_errors(self._config.key_source), self._forget_a_rejected_key():
             wanted = session_id(session)  # a bad ID fails before any call
             log.info("investigate_session %s: up to %s", wanted, plural(max_sessions, "session"))
             return self._investigate(
@@ -71,7 +74,7 @@ class FullstoryTools:
             )
 
     def investigate_user(self, user: str, max_sessions: int, window_hours: float) -> str:
-        with tool_errors(self._config.key_source):
+        with tool_errors(self._config.key_source), self._forget_a_rejected_key():
             value = user.strip()
             if not value:
                 raise ToolError("user is empty: give the user's uid (the ID your app sends) or email")
@@ -90,7 +93,7 @@ class FullstoryTools:
             )
 
     def investigate_segment(self, segment: str, max_sessions: int, window_hours: float) -> str:
-        with tool_errors(self._config.key_source):
+        with tool_errors(self._config.key_source), self._forget_a_rejected_key():
 
             def request(client: FullstoryClient, org_id: str) -> InvestigationRequest:
                 found = manual.resolve_segment(client.segments(), segment)
@@ -137,6 +140,7 @@ class FullstoryTools:
         markdown = render_markdown(report)
         fatal = finished.evidence.fatal or ""
         if fatal == "auth":
+            self._forget_key()
             rejected = FullstoryAuthError("the API key was rejected", status=401)
             raise ToolError(explain(rejected, self._key_source))
         failure = SEGMENT_FAILURES.get(fatal)
@@ -157,7 +161,7 @@ class FullstoryTools:
     # -- one session, and the key ----------------------------------------------------------------
 
     def explain_session(self, session: str, output: Literal["text", "json"]) -> str:
-        with tool_errors(self._config.key_source):
+        with tool_errors(self._config.key_source), self._forget_a_rejected_key():
             wanted = session_id(session)
             log.info("explain_session %s: reading its events (1 Activation)", wanted)
             with self._client() as client:
@@ -165,21 +169,35 @@ class FullstoryTools:
             explanation = explain_events(wanted, events)
             del events  # a large session's events are not needed past the digest
             if output == "json":
-                return json.dumps(explanation.to_dict(), indent=1, ensure_ascii=False)
-            return "\n".join(render_text(explanation)) + "\n"
+                return json.dumps(mask_emails(explanation.to_dict()), indent=1, ensure_ascii=False)
+            return mask_email("\n".join(render_text(explanation)) + "\n")
 
     def test_connection(self) -> str:
-        with tool_errors(self._config.key_source):
+        with tool_errors(self._config.key_source), self._forget_a_rejected_key():
             log.info("test_connection: GET /me and a short sessions listing (no Activation)")
             with self._client() as client:
                 report = check_connection(client, probe_activation=False)
-            return json.dumps(report.to_dict(), indent=1, ensure_ascii=False)
+            # The key owner's email is the operator's to see (`fstriage test-connection`), not an agent's.
+            return json.dumps(mask_emails(report.to_dict()), indent=1, ensure_ascii=False)
 
     # -- shared ----------------------------------------------------------------------------------
 
     @property
     def _key_source(self) -> str:
         return self._key.source if self._key is not None else self._config.key_source
+
+    @contextmanager
+    def _forget_a_rejected_key(self) -> Iterator[None]:
+        try:
+            yield
+        except FullstoryAuthError:
+            self._forget_key()
+            raise
+
+    def _forget_key(self) -> None:
+        """Read the key again on the next call: a rotated secret then works without a restart."""
+        with self._lock:
+            self._key = None
 
     def _client(self) -> FullstoryClient:
         with self._lock:

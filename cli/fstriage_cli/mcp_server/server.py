@@ -49,7 +49,8 @@ REPORT_NOTE: Final = (
     "sessions they hit and whether each is new, per-session findings with replay links, and notes."
 )
 
-# The store's statuses and trigger kinds (reports.model.STATUSES / TRIGGER_KINDS), as enums in the schema.
+# The store's statuses and the requests' trigger kinds (reports.model.STATUSES, core.request.TRIGGER_KINDS),
+# as enums in the schema.
 Status = Literal["complete", "partial", "failed", "unreadable"]
 Kind = Literal["segment_alert", "metric_alert", "note", "custom_event", "stream", "manual", "scheduled"]
 Session = Annotated[

@@ -23,13 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, TextIO
 
-from fstriage.core.request import parse_isoformat
+from fstriage.core.request import TRIGGER_KINDS, parse_isoformat
 from fstriage_cli.progress import Progress
 from fstriage_cli.reports import render
 from fstriage_cli.reports.model import (
     DEFAULT_LIMIT,
     STATUSES,
-    TRIGGER_KINDS,
     ReportFilter,
     ReportStoreError,
     StoredReport,

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from fstriage.core.request import isoformat
 from fstriage_cli.reports.model import (
@@ -22,6 +23,8 @@ from fstriage_cli.reports.model import (
 )
 
 Progress = Callable[[str], None]
+_SUFFIXES: Final = frozenset({".json", ".md", ".html"})  # a report's three files
+_SEPARATORS: Final = frozenset({"/", "\\", os.sep})
 
 
 class DirectoryReportStore:
@@ -49,13 +52,19 @@ class DirectoryReportStore:
         yield from ordered if filters.limit is None else ordered[: max(filters.limit, 0)]
 
     def get(self, report_id: str, *, progress: Progress | None = None) -> StoredReport:
-        """One report by ID (`inv_...`) or by the path of any of its three files."""
+        """One report by ID (`inv_...`) or by the path of any of its three files, which must lie in
+        the store: a bare name is only ever looked for in the store, never in the current directory."""
         file = self._file_for(report_id.strip())
-        summary, report = self._summary(file)
-        markdown_file = file.with_suffix(".md")
-        html_file = file.with_suffix(".html")
-        markdown = markdown_file.read_text(errors="replace") if markdown_file.is_file() else None
-        html = str(html_file.resolve()) if html_file.is_file() else None
+        try:
+            summary, report = self._summary(file)
+            markdown_file = file.with_suffix(".md")
+            html_file = file.with_suffix(".html")
+            markdown = markdown_file.read_text(errors="replace") if markdown_file.is_file() else None
+            html = str(html_file.resolve()) if html_file.is_file() else None
+        except OSError as error:  # permissions, a file that turned into a directory, a dead disk
+            raise ReportStoreError(
+                f"could not read {file}: {error.strerror or type(error).__name__}", usage=False
+            ) from None
         return StoredReport(summary, report or {}, markdown, html)
 
     def _files(self) -> Sequence[Path]:
@@ -74,19 +83,27 @@ class DirectoryReportStore:
     def _file_for(self, report_id: str) -> Path:
         if not report_id:
             raise ReportStoreError("no report ID given: run `fstriage reports list` for the IDs", usage=True)
-        given = Path(report_id)
-        if given.suffix in {".json", ".md", ".html"} and given.is_file():
-            return given.with_suffix(".json")
-        if "/" in report_id or report_id.startswith("."):
+        if any(separator in report_id for separator in _SEPARATORS):  # a row's `where`: a path
+            given = Path(report_id)
+            file = given.with_suffix(".json") if given.suffix in _SUFFIXES else given
+            if file.suffix == ".json" and file.is_file() and self._holds(file):
+                return file
             raise ReportNotFound(report_id, self.location)
-        name = report_id.removesuffix(".json") + ".json"
+        if report_id.startswith("."):
+            raise ReportNotFound(report_id, self.location)
+        base, dot, suffix = report_id.rpartition(".")
+        name = (base if dot and f".{suffix}" in _SUFFIXES else report_id) + ".json"
         direct = self.path / name
-        if direct.is_file():
+        if direct.is_file() and self._holds(direct):
             return direct
         for file in self._files():  # a synced bucket keeps its day folders
-            if file.name == name:
+            if file.name == name and self._holds(file):
                 return file
         raise ReportNotFound(report_id, self.location)
+
+    def _holds(self, file: Path) -> bool:
+        """Whether `file`, symlinks followed, lies in the store (so no ID reaches a file outside it)."""
+        return file.resolve().is_relative_to(self.path.resolve())
 
     def _summary(self, file: Path) -> tuple[ReportSummary, dict[str, Any] | None]:
         where = str(file)

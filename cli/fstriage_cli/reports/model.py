@@ -17,15 +17,7 @@ DEFAULT_LIMIT: Final = 20
 # The status of a row whose JSON could not be read or parsed: listed, never dropped.
 UNREADABLE: Final = "unreadable"
 STATUSES: Final = ("complete", "partial", "failed", UNREADABLE)
-TRIGGER_KINDS: Final = (
-    "segment_alert",
-    "metric_alert",
-    "note",
-    "custom_event",
-    "stream",
-    "manual",
-    "scheduled",
-)
+NO_STATUS: Final = "no status field"
 _MAX_SESSIONS_NAMED: Final = 1
 
 
@@ -126,11 +118,12 @@ def summarise(report: dict[str, Any], *, where: str, stored_at: str | None) -> R
     trigger = _dict(report.get("trigger"))
     cost = _dict(report.get("cost"))
     sessions, groups = report.get("sessions"), report.get("error_groups")
+    status = str(report.get("status") or "")
     return ReportSummary(
         report_id=str(report.get("investigation_id") or ""),
         generated_at=_text(report.get("generated_at")),
         stored_at=stored_at,
-        status=str(report.get("status") or UNREADABLE),
+        status=status or UNREADABLE,
         trigger_kind=_text(trigger.get("kind")),
         subject=describe_subject(report),
         headline=mask_email(str(report.get("headline") or "")),
@@ -139,6 +132,8 @@ def summarise(report: dict[str, Any], *, where: str, stored_at: str | None) -> R
         activations=cost["activations"] if isinstance(cost.get("activations"), int) else 0,
         quiet=bool(report.get("quiet")),
         where=where,
+        # Without a status the report is unreadable, and messages must say why (never "None").
+        error=None if status else NO_STATUS,
     )
 
 
@@ -171,8 +166,8 @@ def describe_subject(report: dict[str, Any]) -> str:
         return f'segment "{segment.get("name") or segment.get("id")}"'
     if trigger.get("kind") == "metric_alert":
         return f'metric "{alert.get("metric_name") or alert.get("name") or "unnamed"}"'
-    if subject.get("uid"):
-        return f"user {subject['uid']}"
+    if subject.get("uid"):  # a uid is often an email
+        return f"user {mask_email(str(subject['uid']))}"
     if subject.get("email"):
         return f"user {mask_email(str(subject['email']))}"
     session_ids = [str(s) for s in subject.get("session_ids") or []]

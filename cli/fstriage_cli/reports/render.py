@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any, Final
 
+from fstriage.core.request import parse_isoformat
 from fstriage_cli.reports.model import ReportSummary
 
 HEADLINE_CHARS: Final = 72
@@ -74,10 +76,13 @@ def _cells(row: ReportSummary) -> tuple[str, ...]:
 
 
 def _minute(value: str) -> str:
-    """`2024-05-01T12:34:56.789Z` -> `2024-05-01 12:34` (the listing never needs seconds)."""
-    if len(value) < 16 or value[10] != "T":
+    """`2024-05-01T14:34:56.789+02:00` -> `2024-05-01 12:34`: in UTC, as the column header says, and
+    without seconds (the listing never needs them). A value that is not a time is shown as it is."""
+    try:
+        moment = parse_isoformat(value)
+    except ValueError:
         return value or "-"
-    return value[:10] + " " + value[11:16]
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _cut(text: str) -> str:

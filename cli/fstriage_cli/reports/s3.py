@@ -2,17 +2,24 @@
 
 Listing walks the day prefixes newest first (ListObjectsV2 with a `/` delimiter, then each day's
 objects), so `--limit 20` reads about 20 objects however many days the bucket holds; `--since` also
-prunes whole years, months and days. Within one day, reports come newest first by when S3 received
-them (their IDs say nothing about time), and by their own time when S3 received them in the same second.
+prunes whole years, months and days. The investigator names a report's day folder after the day its
+request was received, not the day the report was generated, so `--since` keeps one day of slack before
+its own (UTC) day: a report received just before midnight and generated after it is still found (as is
+any report generated within a day of its request). Within one day, reports come newest first by when
+S3 received them (their IDs say nothing about time), and by their own time when S3 received them in
+the same second.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Final
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from fstriage.core.request import isoformat
@@ -32,16 +39,20 @@ Day = tuple[str, Sequence[dict[str, Any]]]  # a day's prefix and its JSON object
 DEFAULT_PREFIX: Final = "reports/"
 LINK_SECONDS: Final = 3600  # a link opened now: an hour is plenty, and never outlives the credentials
 _MISSING_KEY_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
+# A report's day folder is its request's received day: `--since` also reads the day before its own, so
+# a report generated within this long of its request is never pruned.
+SINCE_SLACK: Final = timedelta(days=1)
 
 
 class S3ReportStore:
     """`list` and `get` over a bucket; `client` is a boto3 S3 client (made from the environment, which
-    honours AWS_ENDPOINT_URL, when None)."""
+    honours AWS_ENDPOINT_URL, when None). Safe to share between threads (the MCP server's tools)."""
 
     def __init__(self, bucket: str, prefix: str = DEFAULT_PREFIX, *, client: Any = None) -> None:
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self._client = client
+        self._client_lock = threading.Lock()
 
     @property
     def location(self) -> str:
@@ -49,11 +60,14 @@ class S3ReportStore:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3  # noqa: PLC0415 (only the S3 store needs it: keep `--reports-dir` light)
+        # boto3's default session is not thread-safe: the client is made once, under a lock.
+        with self._client_lock:
+            if self._client is None:
+                import boto3  # noqa: PLC0415 (only the S3 store needs it: keep `--reports-dir` light)
 
-            self._client = boto3.client("s3")
-        return self._client
+                # SigV4: botocore still presigns S3 links with SigV2 by default.
+                self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
+            return self._client
 
     def list(self, filters: ReportFilter, *, progress: Progress | None = None) -> Iterator[ReportSummary]:
         """Summaries that pass `filters`, newest first, at most `filters.limit`; an object whose JSON
@@ -98,8 +112,9 @@ class S3ReportStore:
     def _days_newest_first(self, filters: ReportFilter) -> Iterator[Day]:
         """Each leaf prefix (a day) with its JSON objects, days newest first and objects newest
         first; a level whose names are not numbers is walked in the same reverse order.
-        `filters.since` prunes every prefix that ends before it."""
-        floor = (filters.since.year, filters.since.month, filters.since.day) if filters.since else None
+        `filters.since` prunes every prefix that ends before `first_day(filters.since)`."""
+        start = first_day(filters.since) if filters.since else None
+        floor = (start.year, start.month, start.day) if start else None
         yield from self._walk(self.prefix, floor)
 
     def _walk(self, prefix: str, floor: tuple[int, ...] | None) -> Iterator[Day]:
@@ -244,6 +259,13 @@ class S3ReportStore:
             )
         detail = code or type(error).__name__
         return ReportStoreError(f"could not {action} {where}: {detail} ({error})", usage=False)
+
+
+def first_day(since: datetime) -> date:
+    """The oldest day folder that can hold a report generated at or after `since`: its UTC day (the
+    folders are UTC days), less a day of slack for a request received before midnight and generated
+    after it."""
+    return (since.astimezone(UTC) - SINCE_SLACK).date()
 
 
 def _before(relative: str, floor: tuple[int, ...] | None) -> bool:

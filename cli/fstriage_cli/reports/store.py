@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from fstriage.core.request import TRIGGER_KINDS  # the kinds a request (and so a report) can have
 from fstriage_cli.reports.directory import DirectoryReportStore
 from fstriage_cli.reports.model import (
     DEFAULT_LIMIT,
     STATUSES,
-    TRIGGER_KINDS,
     UNREADABLE,
     ReportFilter,
     ReportNotFound,

@@ -24,5 +24,5 @@ def sample_events_dir() -> Path:
         return checkout
     raise FileNotFoundError(
         f"the event samples are missing: neither {bundled} (an installed package) nor {checkout} "
-        "(a checkout) exists; reinstall fstriage, or run from a checkout of the repository"
+        "(a checkout) exists; install fstriage's wheel again (built by `make dist`), or run from a checkout"
     )

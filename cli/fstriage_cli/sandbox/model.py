@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 # Problem tags a session can carry; the first four make it an "error session".
 ERROR_PROBLEMS = frozenset({"exception", "console_error", "failed_request", "error_click"})
@@ -29,6 +30,34 @@ AGENTS = {
 
 def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def raw_event(
+    *,
+    device_id: str,
+    session_id: str,
+    view_id: str,
+    time: datetime,
+    event_type: str,
+    properties: Any,
+    agent: str,
+    url: str,
+) -> dict[str, Any]:
+    """One raw session event as the events API returns it (the convention the digest reads first)."""
+    parts = urlsplit(url)
+    return {
+        "device_id": device_id,
+        "session_id": session_id,
+        "view_id": view_id,
+        "event_time": isoformat(time),
+        "event_type": event_type,
+        "event_properties": properties,
+        "source_type": "web",
+        "source_properties": {
+            "user_agent": dict(AGENTS[agent]),
+            "url": {"full_url": url, "host": parts.netloc, "path": parts.path or "/"},
+        },
+    }
 
 
 def parse_time(value: str) -> datetime:

@@ -21,9 +21,8 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from fstriage_cli.sandbox.model import AGENTS, SandboxSession, SandboxUser, isoformat
+from fstriage_cli.sandbox.model import SandboxSession, SandboxUser, raw_event
 
 # The synthetic shop every session browses.
 SITE = "https://shop.example.test"
@@ -75,21 +74,17 @@ class SessionBuilder:
     def _emit(self, event_type: str, properties: Any, *, gap: tuple[int, int] | int = (150, 2500)) -> None:
         # A fixed gap draws nothing from the seed, so adding such events leaves the data as it was.
         self.time += timedelta(milliseconds=gap if isinstance(gap, int) else self.rng.randint(*gap))
-        parts = urlsplit(self.url)
         self.events.append(
-            {
-                "device_id": self.user.device_id,
-                "session_id": self.session_id,
-                "view_id": self.view_id,
-                "event_time": isoformat(self.time),
-                "event_type": event_type,
-                "event_properties": properties,
-                "source_type": "web",
-                "source_properties": {
-                    "user_agent": dict(AGENTS[self.user.device]),
-                    "url": {"full_url": self.url, "host": parts.netloc, "path": parts.path or "/"},
-                },
-            }
+            raw_event(
+                device_id=self.user.device_id,
+                session_id=self.session_id,
+                view_id=self.view_id,
+                time=self.time,
+                event_type=event_type,
+                properties=properties,
+                agent=self.user.device,
+                url=self.url,
+            )
         )
 
     def page(self, path: str) -> None:
