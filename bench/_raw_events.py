@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fstriage_cli.sandbox.model import isoformat, raw_event
+from fstriage_cli.sandbox.model import click_properties, isoformat, raw_event
 from fstriage_cli.sandbox.scenarios import PRODUCTS, SITE, STATIC, UNREADABLE_FORMS
 
 NAMES = ("ada", "grace", "alan", "linus", "margaret", "ken", "barbara", "dennis", "radia", "guido")
@@ -241,13 +241,7 @@ class _Stream:
         error: bool,
         gap: tuple[int, int] = (400, 4000),
     ) -> None:
-        properties = {
-            "target": {"text": text, "raw_selector": selector},
-            "is_rage_click": rage,
-            "is_dead_click": dead,
-            "is_error_click": error,
-        }
-        self.emit("click", properties, gap=gap)
+        self.emit("click", click_properties(text, selector, rage=rage, dead=dead, error=error), gap=gap)
 
 
 # (relative weight, generator) for quiet events and error-bearing events.

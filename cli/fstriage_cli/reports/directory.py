@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from fstriage.core.request import isoformat
 from fstriage_cli.reports.model import (
+    Progress,
     ReportFilter,
     ReportNotFound,
     ReportStoreError,
@@ -22,7 +23,6 @@ from fstriage_cli.reports.model import (
     unreadable,
 )
 
-Progress = Callable[[str], None]
 _SUFFIXES: Final = frozenset({".json", ".md", ".html"})  # a report's three files
 _SEPARATORS: Final = frozenset({"/", "\\", os.sep})
 

@@ -6,12 +6,16 @@ into the one row `fstriage reports list` prints; `ReportFilter.accepts` decides 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from fstriage.core.redact import mask_email
 from fstriage.core.request import parse_isoformat
+
+# A store's progress callback: one short line per step of a long listing or lookup.
+Progress = Callable[[str], None]
 
 DEFAULT_LIMIT: Final = 20
 # The status of a row whose JSON could not be read or parsed: listed, never dropped.

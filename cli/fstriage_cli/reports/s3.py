@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Final
@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from fstriage.core.request import isoformat
 from fstriage_cli.reports.model import (
+    Progress,
     ReportFilter,
     ReportNotFound,
     ReportStoreError,
@@ -34,7 +35,6 @@ from fstriage_cli.reports.model import (
     unreadable,
 )
 
-Progress = Callable[[str], None]
 Day = tuple[str, Sequence[dict[str, Any]]]  # a day's prefix and its JSON objects, newest first
 DEFAULT_PREFIX: Final = "reports/"
 LINK_SECONDS: Final = 3600  # a link opened now: an hour is plenty, and never outlives the credentials

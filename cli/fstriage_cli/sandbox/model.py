@@ -32,6 +32,16 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def click_properties(text: str, selector: str, *, rage: bool, dead: bool, error: bool) -> dict[str, Any]:
+    """A raw click event's `event_properties`, with Fullstory's three frustration flags."""
+    return {
+        "target": {"text": text, "raw_selector": selector},
+        "is_rage_click": rage,
+        "is_dead_click": dead,
+        "is_error_click": error,
+    }
+
+
 def raw_event(
     *,
     device_id: str,

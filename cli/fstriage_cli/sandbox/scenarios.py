@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from fstriage_cli.sandbox.model import SandboxSession, SandboxUser, raw_event
+from fstriage_cli.sandbox.model import SandboxSession, SandboxUser, click_properties, raw_event
 
 # The synthetic shop every session browses.
 SITE = "https://shop.example.test"
@@ -105,12 +105,7 @@ class SessionBuilder:
     def click(
         self, text: str, selector: str, *, rage: bool = False, dead: bool = False, error: bool = False
     ) -> None:
-        properties = {
-            "target": {"text": text, "raw_selector": selector},
-            "is_rage_click": rage,
-            "is_dead_click": dead,
-            "is_error_click": error,
-        }
+        properties = click_properties(text, selector, rage=rage, dead=dead, error=error)
         self._emit("click", properties, gap=(120, 400) if rage else (400, 4000))
         for flag, problem in ((rage, "rage_click"), (dead, "dead_click"), (error, "error_click")):
             if flag:
