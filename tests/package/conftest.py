@@ -1,5 +1,8 @@
-"""The package tier's fixtures: the wheel and sdist built once, and fresh venvs that install the wheel as a
-user would (one without and one with the `[local]` extra), each run from a directory outside the checkout."""
+"""The package tier's fixtures: the wheel and sdist built once, and the wheel installed as the README says
+(`pipx install`, once without and once with the `[local]` extra; `uvx --from`), run from outside the checkout.
+
+pipx runs with uv as its backend (`--backend uv`), so the installs come from uv's cache rather than a
+second download of every dependency through pip."""
 
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ class Dist:
 
 @dataclass(frozen=True)
 class Installed:
-    """A venv holding only the wheel (and its dependencies), and a working directory with no checkout."""
+    """pipx's venv for the wheel (holding only it and its dependencies), and a working directory with no
+    checkout."""
 
     venv: Path
     cwd: Path
@@ -84,7 +88,7 @@ def _missing(what: str) -> None:
     pytest.skip(f"the package tier cannot run: {what}")
 
 
-def _uv() -> Path:
+def uv() -> Path:
     found = ROOT / ".tools" / "bin" / "uv"
     if found.is_file():
         return found
@@ -94,7 +98,7 @@ def _uv() -> Path:
     return Path(str(on_path))
 
 
-def _python313() -> Path:
+def python313() -> Path:
     """The interpreter a user's venv gets (uv must not go looking for a managed one to download)."""
     python = find_python313()
     if python is None:
@@ -105,7 +109,7 @@ def _python313() -> Path:
 def _uv_run(*args: str, cwd: Path) -> None:
     # --no-config: the checkout's [tool.uv] settings must not shape a user's install.
     finished = subprocess.run(  # noqa: S603 -- our uv, fixed arguments
-        [str(_uv()), *args],
+        [str(uv()), *args],
         cwd=cwd,
         env={k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)},
         stdin=subprocess.DEVNULL,
@@ -124,7 +128,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     _uv_run(
         "build",
         "--python",
-        str(_python313()),
+        str(python313()),
         "--wheel",
         "--sdist",
         "--quiet",
@@ -138,21 +142,47 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     return Dist(wheels[0], sdists[0])
 
 
-def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, name: str, requirement: str) -> Installed:
-    base = tmp_path_factory.mktemp(name)
-    venv, cwd = base / "venv", base / "home"
-    cwd.mkdir()
-    _uv_run("venv", "--no-config", "--quiet", "--python", str(_python313()), str(venv), cwd=cwd)
-    _uv_run(
-        "pip",
-        "install",
-        "--no-config",
-        "--quiet",
-        "--python",
-        str(venv / "bin" / "python"),
-        requirement,
-        cwd=cwd,
+def tool_env(home: Path) -> dict[str, str]:
+    """A user's environment for pipx and uvx: their homes under `home`, uv (pipx's backend) on PATH."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+    environment.update(
+        PIPX_HOME=str(home / "pipx"),
+        PIPX_BIN_DIR=str(home / "bin"),
+        PIPX_MAN_DIR=str(home / "man"),
+        UV_TOOL_DIR=str(home / "uv-tools"),
+        UV_TOOL_BIN_DIR=str(home / "bin"),
+        UV_NO_CONFIG="1",  # the checkout's [tool.uv] settings must not shape a user's install
+        PATH=os.pathsep.join([str(uv().parent), "/usr/local/bin:/usr/bin:/bin"]),
     )
+    return environment
+
+
+def _pipx() -> Path:
+    found = ROOT / ".venv" / "bin" / "pipx"
+    if not found.is_file():
+        _missing("pipx is not installed in .venv (`make setup` installs the dev group)")
+    return found
+
+
+def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, name: str, requirement: str) -> Installed:
+    """`pipx install --python <3.13> REQUIREMENT`, with pipx's homes in a temporary directory."""
+    base = tmp_path_factory.mktemp(name)
+    cwd = base / "home"
+    cwd.mkdir()
+    finished = subprocess.run(  # noqa: S603 -- pipx from our venv, fixed arguments
+        [str(_pipx()), "install", "--backend", "uv", "--python", str(python313()), requirement],
+        cwd=cwd,
+        env=tool_env(base),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if finished.returncode != 0:
+        pytest.fail(f"pipx install {requirement} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
+    venv = base / "pipx" / "venvs" / "fstriage"
+    assert (base / "bin" / "fstriage").exists(), "pipx put no `fstriage` on its bin dir"
     return Installed(venv, cwd)
 
 

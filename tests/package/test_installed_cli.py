@@ -22,7 +22,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
 from fstriage_cli.sandbox import FullstorySandbox
-from tests.package.conftest import Dist, Installed
+from tests.package.conftest import Dist, Installed, python313, tool_env, uv
 
 API_KEY = "na1.package-test-key/SANDBOX"
 SAMPLE = "webhook-segment-trend-alert.json"  # a segment alert, as Fullstory sends it
@@ -62,6 +62,33 @@ def test_help_and_version_work_without_the_extra(bare: Installed, dist: Dist) ->
     version = bare.run("--version")
     assert version.returncode == 0, version.stderr
     assert dist.version in version.stdout
+
+
+def test_uvx_runs_the_wheel_without_installing_it(dist: Dist, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(  # noqa: S603 -- our uv, fixed arguments
+        [
+            str(uv()),
+            "tool",
+            "run",
+            "--python",
+            str(python313()),
+            "--from",
+            str(dist.wheel),
+            "fstriage",
+            "--help",
+        ],
+        cwd=home,
+        env=tool_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "investigate" in done.stdout and "mcp" in done.stdout and "reports" in done.stdout
 
 
 def test_the_packaged_samples_are_found_in_the_install_not_a_checkout(bare: Installed) -> None:
