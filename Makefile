@@ -60,9 +60,12 @@ $(CHECKOV): $(UV)
 	$(UV) venv --clear --quiet --python "$(PYTHON313)" $(CHECKOV_VENV)
 	VIRTUAL_ENV=$(CHECKOV_VENV) $(UV) pip install --quiet checkov==$(CHECKOV_VERSION)
 
+# --no-config: pyproject's [tool.uv] keeps aws-sam-cli out of uv.lock (exclude-dependencies), which would
+# also make `uv pip install` in this directory skip it.
 $(SAM): $(UV)
 	$(UV) venv --clear --quiet --python "$(PYTHON313)" $(SAM_VENV)
-	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip install --no-config --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	@test -x $(SAM) || { echo "error: SAM CLI was not installed into $(SAM_VENV)" >&2; exit 1; }
 
 # Pinned by uv.lock itself: its export is the constraints file, so boto3's botocore etc. match too.
 $(RUNTIME_VENV)/.synced: $(UV) uv.lock

@@ -108,16 +108,8 @@ def python313() -> Path:
 
 def _uv_run(*args: str, cwd: Path) -> None:
     # --no-config: the checkout's [tool.uv] settings must not shape a user's install.
-    finished = subprocess.run(  # noqa: S603 -- our uv, fixed arguments
-        [str(uv()), *args],
-        cwd=cwd,
-        env={k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+    finished = run_tool([str(uv()), *args], cwd=cwd, env=environment)
     if finished.returncode != 0:
         pytest.fail(f"uv {' '.join(args)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
 
@@ -140,6 +132,20 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     wheels, sdists = sorted(out.glob("fstriage-*.whl")), sorted(out.glob("fstriage-*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in out.iterdir())
     return Dist(wheels[0], sdists[0])
+
+
+def run_tool(command: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run uv, uvx or pipx as a user would: no stdin, output captured, the exit code left to the caller."""
+    return subprocess.run(  # noqa: S603 -- our own uv or pipx, fixed arguments
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def tool_env(home: Path) -> dict[str, str]:
@@ -169,15 +175,10 @@ def _install(dist: Dist, tmp_path_factory: pytest.TempPathFactory, name: str, re
     base = tmp_path_factory.mktemp(name)
     cwd = base / "home"
     cwd.mkdir()
-    finished = subprocess.run(  # noqa: S603 -- pipx from our venv, fixed arguments
+    finished = run_tool(
         [str(_pipx()), "install", "--backend", "uv", "--python", str(python313()), requirement],
         cwd=cwd,
         env=tool_env(base),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
     )
     if finished.returncode != 0:
         pytest.fail(f"pipx install {requirement} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")

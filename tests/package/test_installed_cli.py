@@ -22,7 +22,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
 from fstriage_cli.sandbox import FullstorySandbox
-from tests.package.conftest import Dist, Installed, python313, tool_env, uv
+from tests.package.conftest import Dist, Installed, python313, run_tool, tool_env, uv
 
 API_KEY = "na1.package-test-key/SANDBOX"
 SAMPLE = "webhook-segment-trend-alert.json"  # a segment alert, as Fullstory sends it
@@ -67,26 +67,8 @@ def test_help_and_version_work_without_the_extra(bare: Installed, dist: Dist) ->
 def test_uvx_runs_the_wheel_without_installing_it(dist: Dist, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    done = subprocess.run(  # noqa: S603 -- our uv, fixed arguments
-        [
-            str(uv()),
-            "tool",
-            "run",
-            "--python",
-            str(python313()),
-            "--from",
-            str(dist.wheel),
-            "fstriage",
-            "--help",
-        ],
-        cwd=home,
-        env=tool_env(tmp_path),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    command = [str(uv()), "tool", "run", "--python", str(python313()), "--from", str(dist.wheel)]
+    done = run_tool([*command, "fstriage", "--help"], cwd=home, env=tool_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "investigate" in done.stdout and "mcp" in done.stdout and "reports" in done.stdout
 
