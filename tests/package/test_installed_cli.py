@@ -354,3 +354,12 @@ def _processes_of(venv: Path, grace: float = 10) -> list[int]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+def test_demo_with_the_extra_runs_from_the_installed_package(with_local: Installed) -> None:
+    reports = with_local.cwd / "demo-out"
+    done = with_local.run("demo", "--reports-dir", str(reports), timeout=400)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "demo ok: " in done.stdout + done.stderr
+    assert sorted(reports.glob("*.json")), "the demo keeps its reports"
+    assert "Traceback" not in done.stderr
