@@ -242,7 +242,7 @@ def test_local_without_the_extra_exits_2_and_names_the_wheel_with_the_extra(
 ) -> None:
     refused = bare.run("local", "--port", "0")
     assert refused.returncode == 2
-    assert f"pipx install --force '/path/to/{dist.wheel.name}[local]'" in refused.stderr
+    assert f"pipx install --force --python python3.13 '/path/to/{dist.wheel.name}[local]'" in refused.stderr
     assert "Traceback" not in refused.stderr
 
     helped = bare.run("local", "--help")  # the help needs no extra

@@ -77,7 +77,7 @@ def test_the_install_hint_names_the_wheel_never_a_package_index_name() -> None:
 
     assert version("fstriage") in wheel_name()
 
-    assert f"pipx install --force '/path/to/{wheel_name()}[local]'" in hint
+    assert f"pipx install --force --python python3.13 '/path/to/{wheel_name()}[local]'" in hint
     assert "make setup" in hint
     assert "'fstriage[local]'" not in hint
     assert f"'/path/to/{wheel_name()}'" in install_hint(local_extra=False)

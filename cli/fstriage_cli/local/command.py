@@ -66,7 +66,7 @@ Function logs go to .local/logs/ in the checkout, else ~/.local/state/fstriage/l
 also prints them). Stop with Ctrl-C: every emulator process and server stops with it.
 
 Needs the [local] extra, from fstriage's wheel (built by `make dist`; fstriage is not on PyPI):
-  pipx install --force '/path/to/{wheel_name()}[local]'
+  pipx install --force --python python3.13 '/path/to/{wheel_name()}[local]'
 """
 
 

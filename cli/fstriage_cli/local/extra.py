@@ -32,8 +32,9 @@ def install_hint(*, local_extra: bool) -> str:
     wheel = f"/path/to/{wheel_name()}" + ("[local]" if local_extra else "")
     what = "fstriage's wheel with its [local] extra" if local_extra else "fstriage's wheel again"
     return (
-        f"install {what} (built by `make dist`; fstriage is not on PyPI): pipx install --force '{wheel}' "
-        f"(or uv tool install --force '{wheel}'); in a checkout, run `make setup`"
+        f"install {what} (built by `make dist`; fstriage is not on PyPI): "
+        f"pipx install --force --python python3.13 '{wheel}' "
+        f"(or uv tool install --force --python 3.13 '{wheel}'); in a checkout, run `make setup`"
     )
 
 

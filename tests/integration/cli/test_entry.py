@@ -219,8 +219,9 @@ def test_a_local_command_without_the_local_extra_names_the_extra_to_install(
 
     assert run.code == 2
     assert f"`fstriage {command}` needs the package 'moto'" in run.err
-    assert "pipx install --force '/path/to/fstriage-" in run.err and "-py3-none-any.whl[local]'" in run.err
-    assert "uv tool install --force '/path/to/fstriage-" in run.err
+    assert "pipx install --force --python python3.13 '/path/to/fstriage-" in run.err
+    assert "-py3-none-any.whl[local]'" in run.err
+    assert "uv tool install --force --python 3.13 '/path/to/fstriage-" in run.err
     assert "'fstriage[local]'" not in run.err  # not on PyPI: never the bare name
     assert "make setup" in run.err
 
@@ -235,7 +236,7 @@ def test_a_base_command_missing_a_package_says_to_reinstall_not_to_add_the_local
     assert run.code == 2
     assert "`fstriage mcp` needs the package 'mcp'" in run.err
     assert "install fstriage's wheel again" in run.err
-    assert "pipx install --force '/path/to/fstriage-" in run.err
+    assert "pipx install --force --python python3.13 '/path/to/fstriage-" in run.err
     assert "[local]" not in run.err
 
 
