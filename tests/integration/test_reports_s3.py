@@ -23,7 +23,7 @@ from fstriage_cli import reports
 from fstriage_cli.reports import command
 from fstriage_cli.reports.command import Io
 from fstriage_cli.reports.s3 import first_day
-from fstriage_cli.reports.store import ReportFilter, ReportStoreError, S3ReportStore
+from fstriage_cli.reports.store import BucketReportStore, ReportFilter, ReportStoreError
 from tests.support.reports import ANCHOR, BUCKET, RECEIVED, sample_reports, write_report
 
 
@@ -133,7 +133,7 @@ def test_a_small_limit_reads_only_the_newest_days(s3: Any, samples: dict[str, di
     ]
     calls: Counter[str] = Counter()
     s3.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
-    reader = S3ReportStore(BUCKET, client=s3)
+    reader = BucketReportStore(BUCKET, client=s3)
 
     rows = list(reader.list(ReportFilter(limit=3)))
 
@@ -152,7 +152,7 @@ def test_since_prunes_older_days_without_reading_them(s3: Any, samples: dict[str
     s3.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
 
     rows = list(
-        S3ReportStore(BUCKET, client=s3).list(ReportFilter(since=ANCHOR + timedelta(days=35), limit=None))
+        BucketReportStore(BUCKET, client=s3).list(ReportFilter(since=ANCHOR + timedelta(days=35), limit=None))
     )
 
     # The 5 days from `since` on, and the day before it (the slack for a request received before midnight).
@@ -260,7 +260,7 @@ def test_access_denied_is_a_failure_that_names_the_permission(monkeypatch: pytes
     stubber = Stubber(client)
     for _ in range(2):
         stubber.add_client_error("list_objects_v2", service_error_code="AccessDenied", http_status_code=403)
-    denied = S3ReportStore(BUCKET, client=client)
+    denied = BucketReportStore(BUCKET, client=client)
     monkeypatch.setattr(command, "store_for", lambda args, env: denied)
 
     with stubber:
@@ -290,7 +290,7 @@ def test_the_stack_option_reads_the_bucket_from_the_stack_outputs(stored: dict[s
 
 
 def test_the_store_reports_progress_as_it_reads(stored: dict[str, dict[str, Any]], s3: Any) -> None:
-    reader = S3ReportStore(BUCKET, client=s3)
+    reader = BucketReportStore(BUCKET, client=s3)
     seen: list[str] = []
 
     list(reader.list(ReportFilter(), progress=seen.append))

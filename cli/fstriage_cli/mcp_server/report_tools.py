@@ -22,12 +22,12 @@ from fstriage_cli.mcp_server.failures import tool_errors
 from fstriage_cli.mcp_server.masking import mask_emails
 from fstriage_cli.reports import render
 from fstriage_cli.reports.store import (
+    BucketReportStore,
     DirectoryReportStore,
     ReportFilter,
     ReportNotFound,
     ReportStore,
     ReportStoreError,
-    S3ReportStore,
 )
 from fstriage_cli.wording import plural
 
@@ -97,7 +97,7 @@ class ReportTools:
                 if self._config.reports_dir is not None:
                     self._store = DirectoryReportStore(self._config.reports_dir)
                 elif self._config.reports_bucket:
-                    self._store = S3ReportStore(self._config.reports_bucket)
+                    self._store = BucketReportStore(self._config.reports_bucket)
                 else:
                     raise ToolError(NO_STORE)
             return self._store

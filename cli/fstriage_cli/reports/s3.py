@@ -44,7 +44,7 @@ _MISSING_KEY_CODES: Final = frozenset({"NoSuchKey", "404", "NotFound"})
 SINCE_SLACK: Final = timedelta(days=1)
 
 
-class S3ReportStore:
+class BucketReportStore:
     """`list` and `get` over a bucket; `client` is a boto3 S3 client (made from the environment, which
     honours AWS_ENDPOINT_URL, when None). Safe to share between threads (the MCP server's tools)."""
 

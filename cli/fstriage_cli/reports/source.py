@@ -9,7 +9,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from fstriage_cli.reports.directory import DirectoryReportStore
-from fstriage_cli.reports.s3 import S3ReportStore
+from fstriage_cli.reports.s3 import BucketReportStore
 from fstriage_cli.reports.store import ReportStore
 from fstriage_cli.wording import EXIT_FAILED, CliError
 
@@ -40,7 +40,7 @@ def store_for(args: argparse.Namespace, env: Mapping[str, str], *, cloudformatio
     bucket = args.bucket or (stack_bucket(args.stack, cloudformation) if args.stack else env.get(BUCKET_ENV))
     if not bucket:
         raise CliError(NO_SOURCE)
-    return S3ReportStore(bucket, args.prefix)
+    return BucketReportStore(bucket, args.prefix)
 
 
 def stack_bucket(stack: str, client: Any = None) -> str:

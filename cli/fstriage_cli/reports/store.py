@@ -1,6 +1,6 @@
 """The report store API: read investigation reports from the stack's bucket or a local directory.
 
-    store = S3ReportStore("my-reports-bucket")          # or DirectoryReportStore("./reports")
+    store = BucketReportStore("my-reports-bucket")          # or DirectoryReportStore("./reports")
     for row in store.list(ReportFilter(statuses=frozenset({"failed"}), limit=5)):
         print(row.report_id, row.status, row.subject)   # newest first; ReportSummary rows
     report = store.get(row.report_id)                   # StoredReport: .report, .markdown, .html_location
@@ -28,20 +28,20 @@ from fstriage_cli.reports.model import (
     ReportSummary,
     StoredReport,
 )
-from fstriage_cli.reports.s3 import S3ReportStore
+from fstriage_cli.reports.s3 import BucketReportStore
 
 __all__ = [
     "DEFAULT_LIMIT",
     "STATUSES",
     "TRIGGER_KINDS",
     "UNREADABLE",
+    "BucketReportStore",
     "DirectoryReportStore",
     "ReportFilter",
     "ReportNotFound",
     "ReportStore",
     "ReportStoreError",
     "ReportSummary",
-    "S3ReportStore",
     "StoredReport",
 ]
 
