@@ -21,7 +21,6 @@ import base64
 import json
 import shutil
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 import jsonschema
 
 from fstriage.adapters.outputs import StoredReport
+from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
 from fstriage.investigator_app import slack_text
 from fstriage_cli.local.config import WRITE_BACK_PARAMETER, LocalConfig, LocalStackError
@@ -185,17 +185,13 @@ def _metric_segments(samples: Sequence[Sample]) -> str:
 
 
 def _wait(stack: LocalStack, wanted: set[str], timeout: float) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline:
-        for collected in stack.reports:
-            report = collected.load()
-            if report.get("request_id") in wanted:
-                found[report["request_id"]] = {"report": report, "path": collected}
-        if len(found) == len(wanted):
-            break
-        time.sleep(0.5)
-    return found
+    """The reports of the wanted requests that arrived within `timeout`, by request ID."""
+    by_investigation = {investigation_id_for(request_id): request_id for request_id in wanted}
+    arrived = stack.wait_for_investigations(by_investigation, timeout)
+    return {
+        by_investigation[investigation_id]: {"report": collected.load(), "path": collected}
+        for investigation_id, collected in arrived.items()
+    }
 
 
 def _summarise(

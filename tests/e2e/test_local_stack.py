@@ -16,7 +16,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,12 +28,11 @@ from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack, LocalSt
 from fstriage_cli.local.rie import session_members
 from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, NOTE_CREATED
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
-from tests.support.local_stack import require_local_stack
+from tests.support.local_stack import require_local_stack, wait_for_report
+from tests.support.schemas import REPORT_SCHEMA
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-REPORT_SCHEMA = json.loads((ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 # Short, so the poison message reaches the dead-letter queue in maxReceiveCount * 6 s; long enough
 # that an investigation (even one sleeping through 429s) finishes before its message reappears.
 VISIBILITY_TIMEOUT = 6
@@ -102,20 +100,6 @@ def queued(stack: LocalStack, document: dict[str, Any]) -> str:
     return investigation_id_for(str(answer["request_id"]))
 
 
-def wait_for_report(
-    stack: LocalStack, investigation_id: str, timeout: float = REPORT_TIMEOUT
-) -> CollectedReport:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [r for r in stack.reports if r.investigation_id == investigation_id]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    got = [r.investigation_id for r in stack.reports]
-    polled = [(i.function, i.result.error) for i in stack.invocations]
-    raise AssertionError(f"no report {investigation_id} after {timeout:g} s; got {got}; poller: {polled}")
-
-
 def wait_drained(stack: LocalStack, timeout: float = 30.0) -> None:
     """Until the queue holds nothing (a finished investigation's message is deleted just after its
     report is published)."""
@@ -143,7 +127,7 @@ def port_open(port: int) -> bool:
 def test_a_signed_segment_alert_yields_a_schema_valid_report_in_the_reports_dir(stack: LocalStack) -> None:
     investigation_id = queued(stack, fresh_alert())
 
-    collected = wait_for_report(stack, investigation_id)
+    collected = wait_for_report(stack, investigation_id, REPORT_TIMEOUT)
 
     assert collected.json_path == stack.reports_dir / f"{investigation_id}.json"
     report = collected.load()
@@ -164,7 +148,7 @@ def test_a_signed_segment_alert_yields_a_schema_valid_report_in_the_reports_dir(
 def test_a_note_investigates_the_session_the_sample_names(stack: LocalStack) -> None:
     investigation_id = queued(stack, fresh_note())
 
-    report = wait_for_report(stack, investigation_id).load()
+    report = wait_for_report(stack, investigation_id, REPORT_TIMEOUT).load()
 
     jsonschema.validate(report, REPORT_SCHEMA)
     assert report["status"] == "complete", report["notes"]
@@ -185,7 +169,7 @@ def test_a_forged_delivery_is_refused_with_401_and_queues_nothing(stack: LocalSt
     assert stack.queue_depth(stack.queue_url) == 0
     # A genuine delivery sent after it is the next (and only) report.
     marker = queued(stack, fresh_note())
-    wait_for_report(stack, marker)
+    wait_for_report(stack, marker, REPORT_TIMEOUT)
     assert [r.investigation_id for r in stack.reports[before:]] == [marker]
 
 
@@ -217,9 +201,9 @@ def test_a_duplicate_delivery_makes_one_report(stack: LocalStack) -> None:
 
     assert [(status, answer["status"]) for status, answer, _ in again] == [(200, "duplicate")] * 2
     assert [answer["request_id"] for _, answer, _ in again] == [first["request_id"]] * 2
-    wait_for_report(stack, investigation_id)
+    wait_for_report(stack, investigation_id, REPORT_TIMEOUT)
     marker = queued(stack, fresh_note())  # everything queued before it has been worked off
-    wait_for_report(stack, marker)
+    wait_for_report(stack, marker, REPORT_TIMEOUT)
     queued_ids = webhook_queued(stack)[before:]
     assert queued_ids.count(first["request_id"]) == 1, queued_ids
     assert len(reports_of(stack, investigation_id)) == 1
@@ -240,7 +224,7 @@ def test_a_429_storm_still_yields_a_complete_report(stack: LocalStack) -> None:
     try:
         investigation_id = queued(stack, fresh_alert(value=73))
 
-        report = wait_for_report(stack, investigation_id).load()
+        report = wait_for_report(stack, investigation_id, REPORT_TIMEOUT).load()
     finally:
         sandbox.faults.reset()
 

@@ -9,19 +9,17 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from fstriage.core.watch import WatchedSegment, period_end, scheduled_request
-from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
-from tests.support.local_stack import require_local_stack
+from fstriage_cli.local import LocalConfig, LocalStack
+from tests.support.local_stack import require_local_stack, wait_for_report
+from tests.support.schemas import REPORT_SCHEMA
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-REPORT_SCHEMA = json.loads((ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 SEGMENT = "checkout-errors-seg"  # the sandbox's "Checkout errors", as the events/ samples name it
 REPORT_TIMEOUT = 90.0
 
@@ -41,17 +39,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield running
 
 
-def wait_for(stack: LocalStack, investigation_id: str) -> CollectedReport:
-    deadline = time.monotonic() + REPORT_TIMEOUT
-    while time.monotonic() < deadline:
-        found = [r for r in stack.reports if r.investigation_id == investigation_id]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    got = [r.investigation_id for r in stack.reports]
-    raise AssertionError(f"no report {investigation_id} after {REPORT_TIMEOUT:g} s; got {got}")
-
-
 def test_a_watched_segment_is_investigated_when_its_tick_arrives(stack: LocalStack) -> None:
     # The last midnight (UTC): the daily period that just ended is yesterday, inside the sandbox's week.
     midnight = period_end(datetime.now(UTC), WatchedSegment(SEGMENT).period)
@@ -60,7 +47,7 @@ def test_a_watched_segment_is_investigated_when_its_tick_arrives(stack: LocalSta
     investigation_id = "inv_" + expected.request_id.removeprefix("req_")
 
     stack.tick(midnight)
-    collected = wait_for(stack, investigation_id)
+    collected = wait_for_report(stack, investigation_id, REPORT_TIMEOUT)
 
     report = json.loads(collected.json_path.read_text())
     jsonschema.validate(report, REPORT_SCHEMA)

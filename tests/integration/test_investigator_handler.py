@@ -58,11 +58,11 @@ from tests.support.aws import (
     InvestigatorStack,
     investigator_stack,
 )
+from tests.support.schemas import REPORT_SCHEMA
 
 COMPLETED = "Investigation Completed"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # the sandbox's "now" and every payload's time
 SEED = 6  # user-001 has 4 sessions: 2 in the last 24 h (the newest a checkout crash), 2 older
-REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 SQS_EXAMPLE = REPO_ROOT / "events" / "sqs-investigation-request.json"
 FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, safety_margin=1.0)
 

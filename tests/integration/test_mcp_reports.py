@@ -26,9 +26,7 @@ from fstriage_cli.mcp_server.masking import mask_emails
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
 from fstriage_cli.wording import CliError
 from tests.support.reports import BUCKET, DATA, RECEIVED, sample_reports, write_report
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
+from tests.support.schemas import REPORT_SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -154,12 +154,11 @@ class Driver:
         return [r for r in self.stack.reports if r.investigation_id == wanted]
 
     def wait_for_reports(self, request_ids: list[str], timeout: float = REPORT_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        missing = set(request_ids)
-        while missing and time.monotonic() < deadline:
-            missing = {r for r in missing if not self.reports_of(r)}
-            if missing:
-                time.sleep(0.25)
+        wanted = {investigation_id_for(r): r for r in request_ids}
+        found = self.stack.wait_for_investigations(wanted, timeout)
+        missing = {
+            request_id for investigation_id, request_id in wanted.items() if investigation_id not in found
+        }
         assert not missing, f"no report for {sorted(missing)} after {timeout:g} s"
 
     def wait_idle(self, timeout: float = REPORT_TIMEOUT) -> None:

@@ -1,4 +1,5 @@
-"""What tests that drive the local stack share: the check that its tools are installed."""
+"""What tests that drive the local stack share: the check that its tools are installed, and waiting for an
+investigation's report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 import pytest
 
+from fstriage_cli.local import CollectedReport, LocalStack
 from fstriage_cli.local.config import LocalStackError, find_project_dir, find_toolchain
 
 
@@ -18,3 +20,13 @@ def require_local_stack() -> None:
         if os.environ.get("FSTRIAGE_E2E_REQUIRED"):
             pytest.fail(f"the local stack cannot run: {error}")
         pytest.skip(f"the local stack cannot run: {error}")
+
+
+def wait_for_report(stack: LocalStack, investigation_id: str, timeout: float) -> CollectedReport:
+    """The investigation's first report; fails with what did arrive and what the poller saw."""
+    found = stack.wait_for_investigations([investigation_id], timeout).get(investigation_id)
+    if found is None:
+        got = [r.investigation_id for r in stack.reports]
+        polled = [(i.function, i.result.error) for i in stack.invocations]
+        raise AssertionError(f"no report {investigation_id} after {timeout:g} s; got {got}; poller: {polled}")
+    return found

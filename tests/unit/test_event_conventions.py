@@ -25,11 +25,10 @@ from fstriage_cli.sandbox import SandboxSession
 from fstriage_cli.sandbox.conventions import EVENT_CONVENTIONS, render
 from fstriage_cli.sandbox.faults import Faults
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
-from tests.support.aws import REPO_ROOT
+from tests.support.schemas import REPORT_SCHEMA as SCHEMA
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 DATA = generate(6, now=ANCHOR)
-SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 READABLE = ("current", "warehouse", "camel_nested")
 STORED = StoredReport(bucket="reports", json_key="r/x.json", markdown_key="r/x.md")
 

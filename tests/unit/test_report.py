@@ -18,12 +18,11 @@ from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import MemoryFullstory
 from fstriage_cli.sandbox import SandboxSession
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
-from tests.support.aws import REPO_ROOT
+from tests.support.schemas import REPORT_SCHEMA as SCHEMA
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 GENERATED = ANCHOR + timedelta(minutes=3)
 DATA = generate(6, now=ANCHOR)
-SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 MARKDOWN_BUDGET = 8000  # characters: about 2,000 tokens
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 

@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,22 @@ class ReportCollector:
                     )
                 self._changed.wait(min(left, 0.5))
             return list(self._reports)
+
+    def wait_for_ids(self, investigation_ids: Collection[str], timeout: float) -> dict[str, CollectedReport]:
+        """Wait until a report arrived for every one of `investigation_ids`, or the timeout; return those
+        that did, by ID (the first report of each, if an investigation reported more than once)."""
+        wanted = set(investigation_ids)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found: dict[str, CollectedReport] = {}
+                for report in self._reports:
+                    if report.investigation_id in wanted:
+                        found.setdefault(report.investigation_id, report)
+                left = deadline - time.monotonic()
+                if len(found) == len(wanted) or left <= 0 or self._stop.is_set():
+                    return found
+                self._changed.wait(min(left, 0.5))
 
     def _run(self) -> None:
         sqs, s3 = self._client_factory("sqs"), self._client_factory("s3")

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -308,6 +308,15 @@ class LocalStack:
         if self._collector is None:
             raise RuntimeError("the local stack is not running")
         return self._collector.wait_for(count, timeout)
+
+    def wait_for_investigations(
+        self, investigation_ids: Collection[str], timeout: float
+    ) -> dict[str, CollectedReport]:
+        """The reports of these investigations that arrived within `timeout`, by ID (all of them, or fewer
+        on a timeout: the caller decides what a missing one means)."""
+        if self._collector is None:
+            raise RuntimeError("the local stack is not running")
+        return self._collector.wait_for_ids(investigation_ids, timeout)
 
     @property
     def emulators(self) -> list[EmulatedFunction]:

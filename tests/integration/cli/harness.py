@@ -6,7 +6,6 @@ in a subprocess. Every run checks that the API key never reaches stdout or stder
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from fstriage_cli.cli import main
 from fstriage_cli.sandbox import FullstorySandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-REPORT_SCHEMA = json.loads((REPO_ROOT / "layers/fstriage/fstriage/schemas/report.schema.json").read_text())
 API_KEY = "na1.cli-test-key-7f3a9c/SANDBOX"
 SIGNING_SECRET = "cli-test-signing-secret"
 ORG_ID = "o-CLITEST-na1"

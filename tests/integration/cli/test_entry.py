@@ -18,11 +18,11 @@ from tests.integration.cli.harness import (
     API_KEY,
     CONSOLE_SCRIPT,
     ENV_NAMES,
-    REPORT_SCHEMA,
     api,
     cli,
     newest_session,
 )
+from tests.support.schemas import REPORT_SCHEMA
 
 # ---------------------------------------------------------------------------------------------
 # --help
@@ -281,31 +281,26 @@ def test_version_without_distribution_metadata_says_unknown(
 # The installed console script, in a subprocess
 
 
-def _script_env() -> dict[str, str]:
+SCRIPT = (str(CONSOLE_SCRIPT),)
+MODULE = (sys.executable, "-m", "fstriage_cli.cli")
+
+
+def _run_cli(entry: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess (the console script or `python -m`), with the test key and none of the
+    caller's settings."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     env["FULLSTORY_API_KEY"] = API_KEY
-    return env
+    return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [*entry, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 def test_the_console_script_investigates_a_session(sandbox: FullstorySandbox) -> None:
     assert CONSOLE_SCRIPT.exists(), "run `uv sync` to install the fstriage console script"
     session = newest_session(sandbox)
 
-    done = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [
-            str(CONSOLE_SCRIPT),
-            "investigate",
-            "--session",
-            session.api_id,
-            "--fullstory-api-url",
-            sandbox.base_url,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=_script_env(),
-        timeout=60,
-        check=False,
+    done = _run_cli(
+        SCRIPT, "investigate", "--session", session.api_id, "--fullstory-api-url", sandbox.base_url, "--json"
     )
 
     assert done.returncode == 0, done.stderr
@@ -316,14 +311,7 @@ def test_the_console_script_investigates_a_session(sandbox: FullstorySandbox) ->
 
 
 def test_the_console_script_prints_its_version() -> None:
-    done = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(CONSOLE_SCRIPT), "--version"],
-        capture_output=True,
-        text=True,
-        env=_script_env(),
-        timeout=60,
-        check=False,
-    )
+    done = _run_cli(SCRIPT, "--version")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"fstriage {importlib.metadata.version('fstriage')}\n"
@@ -332,18 +320,8 @@ def test_the_console_script_prints_its_version() -> None:
 def test_python_dash_m_runs_the_cli_and_returns_its_exit_codes(sandbox: FullstorySandbox) -> None:
     sandbox.faults.update(unauthorized=True)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "fstriage_cli.cli", *args],
-            capture_output=True,
-            text=True,
-            env=_script_env(),
-            timeout=60,
-            check=False,
-        )
-
-    rejected = run("segments", "--fullstory-api-url", sandbox.base_url)
-    usage = run("segments", "--bogus")
+    rejected = _run_cli(MODULE, "segments", "--fullstory-api-url", sandbox.base_url)
+    usage = _run_cli(MODULE, "segments", "--bogus")
 
     assert rejected.returncode == 1
     assert "the key was rejected (401)" in rejected.stderr

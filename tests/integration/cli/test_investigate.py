@@ -21,10 +21,10 @@ from tests.integration.cli.harness import (
     API_KEY,
     EVENTS,
     ORG_ID,
-    REPORT_SCHEMA,
     api,
     newest_session,
 )
+from tests.support.schemas import REPORT_SCHEMA
 
 # ---------------------------------------------------------------------------------------------
 # investigate
