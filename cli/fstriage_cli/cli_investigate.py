@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from fstriage.core.errors import FullstoryAuthError
-from fstriage.core.investigation import Investigation
 from fstriage.core.redact import mask_email
-from fstriage.core.report import build_report, render_markdown
+from fstriage.core.report import render_markdown
 from fstriage_cli import cli_shared as shared
 from fstriage_cli import manual, wording
 from fstriage_cli.cli_shared import KEY_HELP, ORG_ID_ENV, PROG, Context
@@ -151,35 +150,20 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
             f"investigating up to {wording.plural(args.max_sessions, 'session')}; "
             "each session's events cost 1 Activation"
         )
-        view = client.with_deadline(None)  # its own usage counters: the report's cost excludes /me
         with Progress("investigating") as progress:
-            port = manual.ProgressPort(view, progress)
-            finished = manual.run_until_finished(
-                Investigation(port, settings),
-                request,
-                sleep=manual.pause,
-                on_wait=lambda requeue: port.waiting(
-                    requeue.delay_seconds,
-                    checks=requeue.request.continuation.polls if requeue.request.continuation else None,
-                    max_checks=settings.export_max_polls,
-                ),
-            )
-        report = build_report(finished.evidence, view.usage, datetime.now(UTC))
+            finished, report = manual.investigate(client, request, settings, progress=progress)
     if args.json:
         shared.print_json(report)
     else:
         print(render_markdown(report), end="")
-    if finished.evidence.fatal == "auth":
+    problem = manual.problem_of(finished, report)
+    if problem == "auth":
         shared.fail(
             wording.explain(FullstoryAuthError("the API key was rejected", status=401), context.key_source)
         )
         return EXIT_FAILED
-    segment_failure = SEGMENT_FAILURES.get(finished.evidence.fatal or "")
-    if segment_failure is not None:
-        shared.fail(segment_failure)
-        return EXIT_FAILED
-    if report["status"] == "failed" or (report["status"] == "partial" and not report["sessions"]):
-        shared.fail("nothing could be investigated; the report's notes say why")
+    if problem is not None:
+        shared.fail(SEGMENT_FAILURES.get(problem, manual.NOTHING_GATHERED))
         return EXIT_FAILED
     hours = manual.window_hours_to_reach(report.get("outside_window"), report["window"]["end"])
     if hours is not None:
@@ -187,7 +171,8 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-# What to do when a segment's export flow stops (the report's notes carry Fullstory's own words).
+# What to do when a segment's export flow stops (`manual.SEGMENT_STOPS`; the report's notes carry
+# Fullstory's own words).
 SEGMENT_FAILURES: Final[Mapping[str, str]] = {
     "export_timeout": "the segment export was still being prepared when fstriage stopped waiting: "
     "wait longer with --export-wait MINUTES, try again later, or use a smaller --window-hours",

@@ -14,13 +14,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.fullstory_models import FullstoryUsage, Operation, Segment, SessionRef, Summary
 from fstriage.core.investigation import Finished, Investigation, InvestigationSettings, Requeue
 from fstriage.core.redact import mask_email
+from fstriage.core.report import build_report
 from fstriage.core.request import (
     Alert,
     InvestigationRequest,
@@ -283,6 +284,49 @@ def run_until_finished(
         sleep(outcome.delay_seconds)
         outcome = investigation.run(outcome.request)
     return outcome
+
+
+def investigate(
+    client: FullstoryClient,
+    request: InvestigationRequest,
+    settings: InvestigationSettings,
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] | None = None,
+    on_wait: Callable[[Requeue], None] | None = None,
+) -> tuple[Finished, dict[str, Any]]:
+    """The library's own Investigation, run to its end (sleeping where the Lambda would re-queue), and
+    its report. The report's cost counts this run's calls only, not an earlier `GET /me`. `sleep`
+    defaults to `pause`, looked up at the call (tests replace it)."""
+    view = client.with_deadline(None)  # its own usage counters
+    port = ProgressPort(view, progress)
+
+    def waiting(requeue: Requeue) -> None:
+        polls = requeue.request.continuation.polls if requeue.request.continuation else None
+        port.waiting(requeue.delay_seconds, checks=polls, max_checks=settings.export_max_polls)
+        if on_wait is not None:
+            on_wait(requeue)
+
+    finished = run_until_finished(
+        Investigation(port, settings), request, sleep=sleep or pause, on_wait=waiting
+    )
+    return finished, build_report(finished.evidence, view.usage, datetime.now(UTC))
+
+
+# Why a segment's export flow stopped (the investigation's fatal codes); each caller words them its way.
+SEGMENT_STOPS: Final = frozenset({"export_timeout", "export_failed", "export_forbidden", "segment_not_found"})
+NOTHING_GATHERED: Final = "nothing could be investigated; the report's notes say why"
+
+
+def problem_of(finished: Finished, report: Mapping[str, Any]) -> str | None:
+    """Why an investigation left nothing to act on: `auth` (the key was rejected), one of
+    `SEGMENT_STOPS`, or `nothing_gathered`; None when the report holds evidence."""
+    fatal = finished.evidence.fatal or ""
+    if fatal == "auth" or fatal in SEGMENT_STOPS:
+        return fatal
+    if report["status"] == "failed" or (report["status"] == "partial" and not report["sessions"]):
+        return "nothing_gathered"
+    return None
 
 
 EXPORT_POLL_SECONDS: Final = 5

@@ -21,9 +21,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.errors import FullstoryAuthError
-from fstriage.core.investigation import Finished, Investigation
+from fstriage.core.investigation import Finished
 from fstriage.core.redact import mask_email
-from fstriage.core.report import build_report, render_markdown
+from fstriage.core.report import render_markdown
 from fstriage.core.request import InvestigationRequest
 from fstriage_cli import manual
 from fstriage_cli.connection import check_connection
@@ -37,7 +37,8 @@ from fstriage_cli.wording import explain, plural, session_id
 
 log = logging.getLogger("fstriage_cli.mcp_server")
 
-# Why a segment's export flow stopped, and what to change in the call (the report's notes quote Fullstory).
+# Why a segment's export flow stopped (`manual.SEGMENT_STOPS`), and what to change in the call (the
+# report's notes quote Fullstory).
 SEGMENT_FAILURES: Final = {
     "export_timeout": "the segment export was still being prepared when fstriage stopped waiting: try "
     "again in a few minutes, or with a smaller window_hours",
@@ -46,7 +47,6 @@ SEGMENT_FAILURES: Final = {
     "Architect key",
     "segment_not_found": "Fullstory no longer knows the segment: check its ID or name",
 }
-NOTHING_GATHERED: Final = "nothing could be investigated; the report's notes say why"
 
 
 class FullstoryTools:
@@ -116,16 +116,15 @@ class FullstoryTools:
             org_id = self._org(client)
             request = request_for(client, org_id)
             settings = manual.cli_investigation_settings(org_id, max_sessions=max_sessions)
-            view = client.with_deadline(None)  # its own usage counters: the report's cost excludes /me
-            finished = manual.run_until_finished(
-                Investigation(manual.ProgressPort(view, None), settings),
+            finished, report = manual.investigate(
+                client,
                 request,
+                settings,
                 sleep=self._sleep,
                 on_wait=lambda requeue: log.info(
                     "Fullstory is preparing the segment export: next check in %ss", requeue.delay_seconds
                 ),
             )
-            report = build_report(finished.evidence, view.usage, datetime.now(UTC))
         log.info(
             "investigation %s: %s, %s, %s",
             report["investigation_id"],
@@ -138,18 +137,13 @@ class FullstoryTools:
     def _outcome(self, finished: Finished, report: dict[str, Any]) -> str:
         """The report's Markdown, or a tool error that says why (with the report when it helps)."""
         markdown = render_markdown(report)
-        fatal = finished.evidence.fatal or ""
-        if fatal == "auth":
+        problem = manual.problem_of(finished, report)
+        if problem == "auth":
             self._forget_key()
             rejected = FullstoryAuthError("the API key was rejected", status=401)
             raise ToolError(explain(rejected, self._key_source))
-        failure = SEGMENT_FAILURES.get(fatal)
-        if failure is None and (
-            report["status"] == "failed" or (report["status"] == "partial" and not report["sessions"])
-        ):
-            failure = NOTHING_GATHERED
-        if failure is not None:
-            raise ToolError(f"{failure}\n\n{markdown}")
+        if problem is not None:
+            raise ToolError(f"{SEGMENT_FAILURES.get(problem, manual.NOTHING_GATHERED)}\n\n{markdown}")
         hours = window_hours_to_reach(report.get("outside_window"), report["window"]["end"])
         if hours is not None:
             markdown += (

@@ -14,6 +14,7 @@ from fstriage.adapters.fullstory import FullstoryClient
 from fstriage.core.investigation import Investigation
 from fstriage.core.request import Alert, Origin, Subject, Trigger, Window, build_request, isoformat
 from fstriage_cli import cli_investigate, manual
+from fstriage_cli.mcp_server import fullstory_tools
 from fstriage_cli.progress import Progress
 from fstriage_cli.sandbox import FullstorySandbox
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
@@ -349,3 +350,8 @@ def test_investigate_a_segment_whose_export_fails_exits_1(
     assert run.code == 1
     assert "could not export the segment" in run.err
     assert "could not be investigated" in run.out
+
+
+def test_every_segment_stop_is_worded_by_the_cli_and_the_mcp_server() -> None:
+    assert set(cli_investigate.SEGMENT_FAILURES) == manual.SEGMENT_STOPS
+    assert set(fullstory_tools.SEGMENT_FAILURES) == manual.SEGMENT_STOPS
