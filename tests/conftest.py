@@ -22,3 +22,8 @@ os.environ.update(
         "POWERTOOLS_DEV": "false",
     }
 )
+
+# moto's conditional writes race under threads; DynamoDB's do not (fstriage_cli.local.moto_atomic).
+from fstriage_cli.local.moto_atomic import make_dynamodb_items_atomic  # noqa: E402
+
+make_dynamodb_items_atomic()

@@ -18,6 +18,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from fstriage_cli.local.config import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, LocalStackError
+from fstriage_cli.local.moto_atomic import make_dynamodb_items_atomic
 from fstriage_cli.local.template import Template
 
 _QUEUE_ATTRIBUTES = (
@@ -46,6 +47,7 @@ class MotoServer:
     def start(self) -> MotoServer:
         # moto's server logs every request through werkzeug; the functions' own logs say more.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        make_dynamodb_items_atomic()  # the functions' conditional writes race across its threads
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         self._server = server
