@@ -10,15 +10,14 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 from fstriage.adapters import aws
 from fstriage.adapters.activations import DynamoActivationCounter, item_id
 from fstriage_cli.local.moto_atomic import make_dynamodb_items_atomic
-from fstriage_cli.samples.values import REGION, STATE_TABLE_NAME
+from fstriage_cli.samples.values import STATE_TABLE_NAME
+from tests.support.aws import investigator_stack
 
 MONTH = "2026-12"
 CAP = 10
@@ -27,18 +26,10 @@ RACERS = 6
 
 
 @pytest.fixture
-def state_table() -> Iterator[object]:
-    with mock_aws():
-        aws.client.cache_clear()
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=STATE_TABLE_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
-        yield dynamodb
-        aws.client.cache_clear()
+def state_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The investigator's resources under moto, its state table among them."""
+    with investigator_stack(monkeypatch):
+        yield
 
 
 @pytest.fixture
@@ -70,8 +61,8 @@ def race(counter: DynamoActivationCounter) -> list[int | None]:
     return answers
 
 
-@pytest.mark.usefixtures("eager_thread_switches")
-def test_racing_reservations_take_exactly_what_the_cap_leaves(state_table: object) -> None:
+@pytest.mark.usefixtures("state_table", "eager_thread_switches")
+def test_racing_reservations_take_exactly_what_the_cap_leaves() -> None:
     dynamodb = aws.client("dynamodb")
     counter = DynamoActivationCounter(STATE_TABLE_NAME)
     for _ in range(ROUNDS):
