@@ -85,6 +85,13 @@ def client(service: str) -> Any:
     return _session().create_client(service, config=_ONE_ATTEMPT)
 
 
+@functools.cache
+def s3_presigner() -> Any:
+    """An S3 client for presigned links, on the shared session. SigV4 (the one S3 accepts for links of
+    up to 7 days): botocore still presigns S3 with SigV2."""
+    return _session().create_client("s3", config=Config(signature_version="s3v4"))
+
+
 def call(
     service_client: Any,
     operation: str,

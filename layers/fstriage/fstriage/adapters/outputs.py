@@ -3,14 +3,11 @@ EventBridge, and optionally Slack."""
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
 import requests
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
@@ -26,12 +23,6 @@ class StoredReport:
     json_key: str
     markdown_key: str
     html_key: str | None = None  # None: named before reports had an HTML twin
-
-
-@functools.cache
-def _presigner() -> Any:
-    # SigV4 (the one S3 accepts for links of up to 7 days): botocore still presigns S3 with SigV2.
-    return botocore.session.get_session().create_client("s3", config=Config(signature_version="s3v4"))
 
 
 class S3ReportStore:
@@ -75,7 +66,7 @@ class S3ReportStore:
         """A presigned GET URL for `key` (signed here, no call to S3). It stops working at `expires_in`
         seconds, or sooner when the signing credentials expire (a Lambda role's last hours, not days).
         None when no credentials can sign: the report stands without its link."""
-        s3 = self._client or _presigner()
+        s3 = self._client or aws.s3_presigner()
         try:
             url = s3.generate_presigned_url(
                 "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
