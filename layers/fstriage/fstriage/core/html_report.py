@@ -25,7 +25,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from fstriage.core.digest.text import clip
 from fstriage.core.redact import mask_email
+from fstriage.core.report import signals_text
+from fstriage.core.request import parse_isoformat
 
 # Track geometry, in the SVG's own units: each row's track is stretched to the page width.
 TRACK_WIDTH: Final = 1000
@@ -104,7 +107,7 @@ def render_html(report: Mapping[str, Any], *, previous_url: str | None = None) -
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="referrer" content="no-referrer">'
-        f"<title>{_e(_clip(headline, HEADLINE_TITLE_CHARS))} · fstriage</title>"
+        f"<title>{_e(clip(headline, HEADLINE_TITLE_CHARS))} · fstriage</title>"
         f"<style>{_STYLE}</style></head>\n<body><main>\n"
         + "\n".join(part for part in parts if part)
         + "\n</main></body></html>\n"
@@ -134,15 +137,15 @@ def _header(report: Mapping[str, Any]) -> str:
         + f" · <code>{_text(report.get('investigation_id') or '')}</code></p>",
     ]
     if trigger.get("text"):
-        lines.append(f'<p class="meta">“{_text(_clip(str(trigger["text"]), SUMMARY_CHARS))}”</p>')
+        lines.append(f'<p class="meta">“{_text(clip(str(trigger["text"]), SUMMARY_CHARS))}”</p>')
     properties = trigger.get("properties")
     if isinstance(properties, Mapping) and properties:
         shown = " · ".join(
             f"{name} {json.dumps(value, ensure_ascii=False)}" for name, value in properties.items()
         )
-        lines.append(f'<p class="meta">Properties: {_text(_clip(shown, SUMMARY_CHARS))}</p>')
+        lines.append(f'<p class="meta">Properties: {_text(clip(shown, SUMMARY_CHARS))}</p>')
     if trigger.get("page_url"):
-        lines.append(f'<p class="meta">Page: {_text(_clip(str(trigger["page_url"]), EXAMPLE_CHARS))}</p>')
+        lines.append(f'<p class="meta">Page: {_text(clip(str(trigger["page_url"]), EXAMPLE_CHARS))}</p>')
     segment = _map(trigger.get("segment")) or None
     if segment and (segment.get("name") or segment.get("id")):
         label = _text(segment.get("name") or segment.get("id"))
@@ -308,7 +311,7 @@ def _groups(
         if state == "ongoing" and group.get("ongoing_since"):
             since = f" since {_e(_when(group.get('ongoing_since')))}"
         links = ", ".join(_link(_safe_url(replay.get(s)), f"<code>{_text(s)}</code>") for s in sessions)
-        example = _clip(str(group.get("example") or ""), EXAMPLE_CHARS)
+        example = clip(str(group.get("example") or ""), EXAMPLE_CHARS)
         example = f'<div class="example">e.g. <code>{_text(example)}</code></div>' if example else ""
         lines.append(
             f'<li class="group {state or ""}" id="group-{rank}">{_mark(state)}{since} '
@@ -336,13 +339,13 @@ def _sessions(sessions: Iterable[Any]) -> str:
         summary = _map(session.get("summary"))
         text = summary.get("text")
         ai = (
-            f"<div>AI summary: {_text(_clip(' '.join(str(text).split()), SUMMARY_CHARS))}</div>"
+            f"<div>AI summary: {_text(clip(' '.join(str(text).split()), SUMMARY_CHARS))}</div>"
             if text
             else ""
         )
         lines.append(
             f"<li>{_link(_safe_url(session.get('replay_url')), session_id)} · {_text(who)} · "
-            f"{_text(_signals(session))}{ai}</li>"
+            f"{_text(signals_text(session))}{ai}</li>"
         )
     lines.append("</ul></section>")
     return "\n".join(lines)
@@ -363,24 +366,6 @@ def _notes(report: Mapping[str, Any]) -> str:
 
 
 # --- pieces -------------------------------------------------------------------------------------
-
-
-def _signals(session: Mapping[str, Any]) -> str:
-    """As the Markdown's session line: occurrences per kind, what is not listed, why events are missing."""
-    counts: dict[str, int] = {}
-    for signal in session.get("signals") or []:
-        if isinstance(signal, Mapping):
-            kind = str(signal.get("kind"))
-            counts[kind] = counts.get(kind, 0) + int(signal.get("count") or 0)
-    ranked = sorted(counts.items(), key=lambda kind_count: -kind_count[1])
-    text = ", ".join(f"{kind} x{count}" for kind, count in ranked)
-    unlisted = int(session.get("error_signal_count") or 0) - sum(counts.values())
-    if text and unlisted > 0:
-        text += f", +{unlisted} more"
-    if session.get("events_available") is False:
-        reason = session.get("events_unavailable_reason")
-        text = (text + " (from the segment export)") if text else f"events unavailable ({reason})"
-    return text or "no error signals"
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -435,10 +420,9 @@ def _instant(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return parse_isoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _when(value: Any) -> str:
@@ -471,7 +455,3 @@ def _text(value: Any) -> str:
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

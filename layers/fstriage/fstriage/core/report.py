@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from fstriage.core.continuity import Continuity, ongoing_for
 from fstriage.core.digest import ErrorGroup, SessionDigest, group_errors
+from fstriage.core.digest.text import clip
 from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import Evidence, SessionFindings
 from fstriage.core.redact import mask_email
@@ -212,7 +213,7 @@ def _headline(evidence: Evidence, groups: list[ErrorGroup], continuity: Continui
         text = text.replace(f"{label}: ", f"{label}: {news}; ", 1)  # what is new leads
     # The label quotes alert, metric, custom-event and stream names, which anyone may have typed an
     # email into; the headline goes to the Markdown, Slack and EventBridge.
-    return _clip(mask_email(text), HEADLINE_CHARS)
+    return clip(mask_email(text), HEADLINE_CHARS)
 
 
 def _headline_text(evidence: Evidence, groups: list[ErrorGroup], label: str) -> str:
@@ -282,7 +283,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**Investigation:** `{report['investigation_id']}`",
     ]
     if trigger.get("text"):
-        lines += ["", f"> {mask_email(_clip(trigger['text'], MARKDOWN_SUMMARY_CHARS))}"]
+        lines += ["", f"> {mask_email(clip(trigger['text'], MARKDOWN_SUMMARY_CHARS))}"]
     context = _trigger_context(trigger)
     if context:
         lines += ["", *context]
@@ -299,7 +300,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{group['count']}x, last {group['last_seen'] or 'unknown'}"
             )
             if group["example"]:
-                lines.append(f"   e.g. `{mask_email(_clip(group['example'], MARKDOWN_EXAMPLE_CHARS))}`")
+                lines.append(f"   e.g. `{mask_email(clip(group['example'], MARKDOWN_EXAMPLE_CHARS))}`")
     lines += _continuity_lines(report.get("continuity"))
     if report["sessions"]:
         lines += ["", f"## Sessions ({len(report['sessions'])})"]
@@ -359,39 +360,39 @@ def _trigger_context(trigger: dict[str, Any]) -> list[str]:
         untyped = trigger.get("untyped_properties") or []
         if untyped:
             shown += f" (not of their suffix's type: {', '.join(untyped)})"
-        lines.append(f"**Properties:** {mask_email(_clip(shown, MARKDOWN_SUMMARY_CHARS))}")
+        lines.append(f"**Properties:** {mask_email(clip(shown, MARKDOWN_SUMMARY_CHARS))}")
     if trigger.get("page_url"):
-        lines.append(f"**Page:** {mask_email(_clip(trigger['page_url'], MARKDOWN_EXAMPLE_CHARS))}")
+        lines.append(f"**Page:** {mask_email(clip(trigger['page_url'], MARKDOWN_EXAMPLE_CHARS))}")
     return lines
+
+
+def signals_text(session: Mapping[str, Any]) -> str:
+    """A report session's signals in one line, for the Markdown and the HTML: occurrences per kind, most
+    first, what the list leaves out, and why events are missing."""
+    counts: dict[str, int] = {}
+    for signal in session.get("signals") or []:
+        if isinstance(signal, Mapping):
+            kind = str(signal.get("kind"))
+            counts[kind] = counts.get(kind, 0) + int(signal.get("count") or 0)
+    ranked = sorted(counts.items(), key=lambda kind_count: -kind_count[1])
+    text = ", ".join(f"{kind} x{count}" for kind, count in ranked)
+    # The JSON keeps a session's first signals only; say how many occurrences are not counted above.
+    unlisted = int(session.get("error_signal_count") or 0) - sum(counts.values())
+    if text and unlisted > 0:
+        text += f", +{unlisted} more"
+    if session.get("events_available") is False:
+        reason = session.get("events_unavailable_reason")
+        text = (text + " (from the segment export)") if text else f"events unavailable ({reason})"
+    return text or "no error signals"
 
 
 def _session_lines(session: dict[str, Any]) -> list[str]:
     user = session["user"]
     who = mask_email(user["uid"] or user["email"] or "unidentified user")  # a uid is often an email
-    counts: dict[str, int] = {}
-    for signal in session["signals"]:
-        counts[signal["kind"]] = counts.get(signal["kind"], 0) + signal["count"]
-    ranked = sorted(counts.items(), key=lambda kind_count: -kind_count[1])
-    signals = ", ".join(f"{kind} x{count}" for kind, count in ranked)
-    # The JSON keeps a session's first signals only; say how many occurrences are not counted above.
-    unlisted = session["error_signal_count"] - sum(counts.values())
-    if signals and unlisted > 0:
-        signals += f", +{unlisted} more"
-    if not session["events_available"]:
-        source = " (from the segment export)" if session["signals"] else ""
-        signals = (
-            (signals + source) if signals else f"events unavailable ({session['events_unavailable_reason']})"
-        )
-    lines = [
-        f"- [{session['session_id']}]({session['replay_url']}) · {who} · {signals or 'no error signals'}"
-    ]
+    lines = [f"- [{session['session_id']}]({session['replay_url']}) · {who} · {signals_text(session)}"]
     summary = session["summary"]
     if summary["text"]:
         lines.append(
-            f"  - AI summary: {mask_email(_clip(' '.join(summary['text'].split()), MARKDOWN_SUMMARY_CHARS))}"
+            f"  - AI summary: {mask_email(clip(' '.join(summary['text'].split()), MARKDOWN_SUMMARY_CHARS))}"
         )
     return lines
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

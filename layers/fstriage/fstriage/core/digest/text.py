@@ -79,7 +79,8 @@ def _mask_plain_match(match: re.Match[str]) -> str:
     return _PLACEHOLDERS[match.lastgroup or "num"]
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the last one an ellipsis when anything was cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -96,7 +97,7 @@ def normalise_message(text: str) -> str:
     """
     line = text.lstrip().partition("\n")[0]
     masked = _MESSAGE_MASKS.sub(_mask_message_match, line[:_MAX_RAW_SCAN])
-    return _clip(_squash(masked), MAX_SIGNATURE_TEXT)
+    return clip(_squash(masked), MAX_SIGNATURE_TEXT)
 
 
 def normalise_path(url: str) -> str:
@@ -117,12 +118,12 @@ def normalise_path(url: str) -> str:
         path = path.rstrip("/") or "/"
     if fragment.startswith(("/", "!/")):
         path = f"{path}#{unquote(fragment.partition('?')[0])}"
-    return _clip(_PATH_MASKS.sub(_mask_plain_match, path), MAX_SIGNATURE_TEXT)
+    return clip(_PATH_MASKS.sub(_mask_plain_match, path), MAX_SIGNATURE_TEXT)
 
 
 def normalise_target(text: str) -> str:
     """Click target text or selector: whitespace squashed, numbers and IDs masked, clipped."""
-    return _clip(_TARGET_MASKS.sub(_mask_plain_match, _squash(text[:_MAX_RAW_SCAN])), MAX_TARGET_CHARS)
+    return clip(_TARGET_MASKS.sub(_mask_plain_match, _squash(text[:_MAX_RAW_SCAN])), MAX_TARGET_CHARS)
 
 
 def _strip_query(url: str) -> str:
@@ -134,7 +135,7 @@ def _strip_query(url: str) -> str:
 
 def _example(text: str) -> str:
     short = _squash(text[: MAX_EXAMPLE_CHARS * 2])
-    return _clip(mask_email(short), MAX_EXAMPLE_CHARS)
+    return clip(mask_email(short), MAX_EXAMPLE_CHARS)
 
 
 # In a key name, IDs and long numbers become `#`, braces parentheses (a note renders `{n}` as a count).
@@ -144,7 +145,7 @@ _KEY_DATA = re.compile(rf"{_UUID}|{_HEX_ID}|\d{{5,}}")
 def _key_label(name: str) -> str:
     # A key name may still be data (a dict keyed by emails or IDs): mask those parts.
     text = _KEY_DATA.sub("#", _squash(name[:_MAX_RAW_SCAN])).replace("{", "(").replace("}", ")")
-    return _clip(mask_email(text), MAX_KEY_CHARS)
+    return clip(mask_email(text), MAX_KEY_CHARS)
 
 
 def _source_text(source: str | None, line: Any) -> str | None:
@@ -154,4 +155,4 @@ def _source_text(source: str | None, line: Any) -> str | None:
     number = line if isinstance(line, int) and not isinstance(line, bool) else None
     if number is None and isinstance(line, str) and line.strip().isdigit():
         number = int(line.strip())
-    return _clip(f"{where}:{number}" if number is not None else where, MAX_FIELD_CHARS)
+    return clip(f"{where}:{number}" if number is not None else where, MAX_FIELD_CHARS)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from fstriage.core.digest.text import _clip
+from fstriage.core.digest.text import clip
 from fstriage.core.request import isoformat, parse_isoformat
 
 _ERROR_LEVELS: Final = frozenset({"error", "err", "fatal", "critical", "severe", "assert", "exception"})
@@ -74,4 +74,4 @@ def _iso_out(value: str | None) -> str | None:
     try:
         return isoformat(parse_isoformat(value))
     except ValueError:
-        return _clip(value, 40)
+        return clip(value, 40)
