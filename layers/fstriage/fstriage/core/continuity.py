@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
-from fstriage.core.request import InvestigationRequest, parse_isoformat
+from fstriage.core.request import SEGMENT_KINDS, InvestigationRequest, parse_isoformat
 
 GroupState = Literal["new", "ongoing"]
 DEFAULT_HORIZON_DAYS = 7
@@ -150,7 +150,7 @@ def subject_key(
 ) -> str | None:
     """The key reports on the same subject share; None when the request names nothing stable."""
     trigger, alert = request.trigger, request.trigger.alert
-    if trigger.kind in ("segment_alert", "scheduled"):
+    if trigger.kind in SEGMENT_KINDS:
         segment = segment_id or (alert.segment_id if alert else None)
         if segment:
             return f"segment:{segment}"

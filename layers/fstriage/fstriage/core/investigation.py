@@ -48,6 +48,7 @@ from fstriage.core.fullstory_models import (
     Summary,
 )
 from fstriage.core.request import (
+    SEGMENT_KINDS,
     Continuation,
     InvestigationRequest,
     isoformat,
@@ -380,7 +381,7 @@ class Investigation:
 
     def _dispatch(self, request: InvestigationRequest, evidence: Evidence) -> Finished | Requeue:
         trigger = request.trigger
-        if trigger.kind in ("segment_alert", "scheduled"):
+        if trigger.kind in SEGMENT_KINDS:
             # A watched segment's run names its segment like an alert that carried its URL.
             return self._segment_alert(request, evidence)
         if trigger.kind == "metric_alert":

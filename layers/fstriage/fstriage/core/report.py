@@ -15,7 +15,7 @@ from fstriage.core.fullstory_models import FullstoryUsage
 from fstriage.core.investigation import Evidence, SessionFindings
 from fstriage.core.redact import mask_email
 from fstriage.core.republish import typed_properties
-from fstriage.core.request import InvestigationRequest, isoformat
+from fstriage.core.request import SEGMENT_KINDS, InvestigationRequest, isoformat
 
 REPORT_SCHEMA_VERSION = 1
 MAX_ERROR_GROUPS = 25
@@ -24,8 +24,6 @@ MARKDOWN_GROUPS = 5
 MARKDOWN_SUMMARY_CHARS = 240
 MARKDOWN_EXAMPLE_CHARS = 120
 HEADLINE_CHARS = 300
-# Kinds whose subject is one segment: the report names it under `trigger.segment`.
-SEGMENT_KINDS = ("segment_alert", "scheduled")
 
 
 def investigation_id_for(request_id: str) -> str:

@@ -20,6 +20,8 @@ TriggerKind = Literal[
 # "schedule": a watched segment's periodic run (`core.watch`), queued by the investigator on a tick.
 TriggerSource = Literal["system_webhook", "stream", "cli", "schedule"]
 TRIGGER_KINDS: tuple[str, ...] = get_args(TriggerKind)
+# Kinds whose subject is one segment (an alert on it, or a watched segment's scheduled run).
+SEGMENT_KINDS: tuple[str, ...] = ("segment_alert", "scheduled")
 
 
 def isoformat(moment: datetime) -> str:
