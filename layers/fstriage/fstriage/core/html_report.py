@@ -91,12 +91,11 @@ def render_html(report: Mapping[str, Any], *, previous_url: str | None = None) -
     }
     groups = [group for group in report.get("error_groups") or [] if isinstance(group, Mapping)]
     continuity = _map(report.get("continuity")) or None
-    new_signatures = {str(s) for s in (continuity or {}).get("new") or []}
     parts = [
         _header(report),
         _continuity(continuity, previous_url),
-        _timeline(report, groups, replay, new_signatures),
-        _groups(groups, replay, new_signatures, continuity),
+        _timeline(report, groups, replay),
+        _groups(groups, replay, continuity),
         _sessions(report.get("sessions") or []),
         _notes(report),
     ]
@@ -191,7 +190,6 @@ def _timeline(
     report: Mapping[str, Any],
     groups: list[Mapping[str, Any]],
     replay: Mapping[str, Any],
-    new_signatures: set[str],
 ) -> str:
     if not groups:
         return '<section id="timeline"><h2>Timeline</h2><p>No error groups in this window.</p></section>'
@@ -214,9 +212,7 @@ def _timeline(
         '<div class="tl" role="list">',
     ]
     for rank, group in enumerate(groups, start=1):
-        lines.append(
-            _timeline_row(rank, group, replay, new_signatures, axis=(low, high), window=(start, end))
-        )
+        lines.append(_timeline_row(rank, group, replay, axis=(low, high), window=(start, end)))
     lines.append("</div>")
     lines.append(
         f'<div class="tl-axis" aria-hidden="true"><span></span><div class="tl-ticks">'
@@ -231,13 +227,12 @@ def _timeline_row(
     rank: int,
     group: Mapping[str, Any],
     replay: Mapping[str, Any],
-    new_signatures: set[str],
     *,
     axis: tuple[datetime | None, datetime | None],
     window: tuple[datetime | None, datetime | None],
 ) -> str:
     (low, high), (start, end) = axis, window
-    state = _state(group, new_signatures)
+    state = _state(group)
     signature = str(group.get("signature") or "")
     sessions = [str(s) for s in group.get("sessions") or []]
     label_text = f"{_mark(state)}<code>{_text(signature)}</code>"
@@ -297,14 +292,13 @@ def _timeline_row(
 def _groups(
     groups: list[Mapping[str, Any]],
     replay: Mapping[str, Any],
-    new_signatures: set[str],
     continuity: Mapping[str, Any] | None,
 ) -> str:
     if not groups:
         return ""
     lines = [f'<section id="groups"><h2>Error groups ({len(groups)})</h2><ol>']
     for rank, group in enumerate(groups, start=1):
-        state = _state(group, new_signatures)
+        state = _state(group)
         sessions = [str(s) for s in group.get("sessions") or []]
         plural = "" if len(sessions) == 1 else "s"
         since = ""
@@ -321,7 +315,7 @@ def _groups(
             f"{example}<div>Replays: {links or 'none'}</div></li>"
         )
     lines.append("</ol>")
-    if continuity is not None and not any(_state(g, new_signatures) == "new" for g in groups):
+    if continuity is not None and not any(_state(g) == "new" for g in groups):
         lines.append('<p class="meta">Nothing new since the last report.</p>')
     lines.append("</section>")
     return "\n".join(lines)
@@ -376,11 +370,9 @@ def _hits_of(group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [hit for hit in group.get("hits") or [] if isinstance(hit, Mapping)]
 
 
-def _state(group: Mapping[str, Any], new_signatures: set[str]) -> str | None:
-    state = group.get("state")
-    if state in ("new", "ongoing"):
-        return str(state)
-    return "new" if group.get("signature") in new_signatures else None
+def _state(group: Mapping[str, Any]) -> str | None:
+    state = group.get("state")  # `build_report` gives every group one when the report has continuity
+    return str(state) if state in ("new", "ongoing") else None
 
 
 def _mark(state: str | None) -> str:
