@@ -13,7 +13,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fstriage.adapters import aws
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 DEPENDENCY = "state"
 
 
@@ -28,9 +27,7 @@ class DynamoActivationCounter:
 
     @property
     def _dynamodb(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")  # once: a reservation precedes every paid call
-        return self._client
+        return self._client or aws.client("dynamodb")
 
     def reserve(self, month: str, *, cap: int, expires_at: int) -> int | None:
         try:
@@ -50,7 +47,7 @@ class DynamoActivationCounter:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.is_condition_failed(error):
                 return None  # the cap is reached
             raise aws.classify(error, DEPENDENCY) from None
         except BotoCoreError as error:

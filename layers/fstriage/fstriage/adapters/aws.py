@@ -141,6 +141,11 @@ def error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def is_condition_failed(error: Exception) -> bool:
+    """DynamoDB refused a conditional write because its condition did not hold (not a failure)."""
+    return error_code(error) == "ConditionalCheckFailedException"
+
+
 def classify(error: ClientError | BotoCoreError, dependency: str) -> FstriageError:
     """A misconfiguration (500, fix the deployment) or an outage (503, retry later)."""
     code = error_code(error)

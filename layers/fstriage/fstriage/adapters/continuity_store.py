@@ -16,8 +16,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fstriage.adapters import aws
 from fstriage.core.continuity import ReportPointer, StoredPointer, store_id
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
 
 class DynamoContinuityStore:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
@@ -67,7 +65,7 @@ class DynamoContinuityStore:
                 ExpressionAttributeValues={":ours": {"S": pointer.latest.generated_at}},
             )
         except ClientError as error:
-            if aws.error_code(error) == _CONDITION_FAILED:
+            if aws.is_condition_failed(error):
                 return False
             raise aws.classify(error, "state") from None
         except BotoCoreError as error:

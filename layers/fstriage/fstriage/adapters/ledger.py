@@ -22,8 +22,6 @@ from fstriage.core.deadline import Deadline
 from fstriage.core.errors import DependencyUnavailable
 from fstriage.core.ports import Claim, ClaimResult
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
 
 class DynamoDeliveryLedger:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
@@ -65,7 +63,7 @@ class DynamoDeliveryLedger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if not aws.is_condition_failed(error):
                 raise aws.classify(error, "ledger") from None
             existing = getattr(error, "response", {}).get("Item") or self._read(identity, deadline)
             if not existing:  # released between our write and our read: the sender may retry at once
@@ -95,7 +93,7 @@ class DynamoDeliveryLedger:
                 ExpressionAttributeValues={":request_id": {"S": request_id}},
             )
         except ClientError as error:
-            if aws.error_code(error) != _CONDITION_FAILED:
+            if not aws.is_condition_failed(error):
                 raise DependencyUnavailable("ledger") from None
         except BotoCoreError:
             raise DependencyUnavailable("ledger") from None
