@@ -460,7 +460,7 @@ class InvestigatorApp:
         if isinstance(outcome, Requeue):
             runtime.queue.send(
                 outcome.request.to_json(),
-                attributes={"schema_version": "1", "kind": request.trigger.kind},
+                attributes=outcome.request.queue_attributes(),
                 delay_seconds=outcome.delay_seconds,
             )
             self._count("ExportPollRequeued")
@@ -570,12 +570,7 @@ class InvestigatorApp:
             # Again, with the write-back's note and writes: nothing else changes (the note never degrades).
             usage = usage.plus(writes)
             report = json_safe(build_report(outcome.evidence, usage, generated_at, previous=classify_groups))
-        report["artifacts"] = {
-            "bucket": stored.bucket,
-            "json_key": stored.json_key,
-            "markdown_key": stored.markdown_key,
-            **({"html_key": stored.html_key} if stored.html_key else {}),
-        }
+        report["artifacts"] = stored.artifacts()
         markdown = render_markdown(report)
         expiry = runtime.settings.report_link_expiry_seconds
         html = render_html(report, previous_url=previous_link(runtime.store, report, expiry))
@@ -758,7 +753,7 @@ class InvestigatorApp:
             received_at=datetime.now(UTC),
         )
         for request in requests:
-            runtime.queue.send(request.to_json(), attributes={"schema_version": "1", "kind": "scheduled"})
+            runtime.queue.send(request.to_json(), attributes=request.queue_attributes())
         self._logger.info(
             "watch tick",
             extra={
@@ -880,12 +875,7 @@ def completion_detail(
             }
             for group in report["error_groups"][:TOP_GROUPS_IN_EVENT]
         ],
-        "report": {
-            "bucket": stored.bucket,
-            "json_key": stored.json_key,
-            "markdown_key": stored.markdown_key,
-            **({"html_key": stored.html_key} if stored.html_key else {}),
-        },
+        "report": stored.artifacts(),
         "report_url": report_url,
         "cost": report["cost"],
     }

@@ -24,6 +24,11 @@ class StoredReport:
     markdown_key: str
     html_key: str | None = None  # None: named before reports had an HTML twin
 
+    def artifacts(self) -> dict[str, str]:
+        """Where the report's files are: the report's `artifacts` and the completion event's `report`."""
+        names = {"bucket": self.bucket, "json_key": self.json_key, "markdown_key": self.markdown_key}
+        return names | ({"html_key": self.html_key} if self.html_key else {})
+
 
 class S3ReportStore:
     def __init__(self, bucket: str, prefix: str = "reports/", *, client: Any = None) -> None:

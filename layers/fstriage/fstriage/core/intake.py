@@ -231,7 +231,7 @@ class Intake:
         try:
             self._queue.send(
                 message,
-                attributes={"schema_version": str(request.schema_version), "kind": request.trigger.kind},
+                attributes=request.queue_attributes(),
                 deadline=deadline.earlier(answer_by),
             )
         except FstriageError:

@@ -158,6 +158,10 @@ class InvestigationRequest:
     def to_json(self) -> str:
         return json.dumps(self.to_message(), separators=(",", ":"))
 
+    def queue_attributes(self) -> dict[str, str]:
+        """The SQS message attributes every queued request carries (readable without parsing the body)."""
+        return {"schema_version": str(self.schema_version), "kind": self.trigger.kind}
+
     @classmethod
     def from_json(cls, text: str) -> InvestigationRequest:
         try:
