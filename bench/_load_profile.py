@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from bench._load_deliveries import profile_notes
-from bench._load_drain import Depth
 from bench._load_logs import WEBHOOK, rtdone_durations, settled_rtdone
 from bench._load_pass import send
 from fstriage_cli.local import LocalConfig, LocalStack
@@ -71,11 +70,9 @@ def quiet(stack: LocalStack) -> Callable[[], None]:
     """Wait (at most QUIET_WAIT_SECONDS) until the queue is empty: what the last delivery queued has
     been investigated, so the next one does not share the machine with its investigation."""
 
-    depth = Depth(stack)
-
     def wait() -> None:
         deadline = time.monotonic() + QUIET_WAIT_SECONDS
-        while depth(stack.queue_url) and time.monotonic() < deadline:
+        while stack.queue_depth(stack.queue_url) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.05)
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from pathlib import Path
 
 from bench._fixture import apply_bench_environ
 from bench._load_logs import INVESTIGATOR, rtdone_durations
-from bench._report import machine
+from bench._report import Summary, machine, verdict
 from fstriage.core.report import investigation_id_for
 from fstriage_cli.local import LocalConfig, LocalStack, LocalStackError
 from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT
@@ -92,16 +91,9 @@ def _reported(stack: LocalStack, investigation_id: str) -> bool:
 
 def _wait_idle(stack: LocalStack, cap: float = 60.0) -> None:
     """Until the investigation queue is empty (the last message is deleted after its invocation)."""
-    sqs = stack.client("sqs")
     ends = time.monotonic() + cap
-    names = [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed",
-    ]
     while time.monotonic() < ends:
-        attributes = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=names)["Attributes"]
-        if not any(int(value) for value in attributes.values()):
+        if not stack.queue_depth(stack.queue_url):
             time.sleep(0.3)  # the poller's bookkeeping after its delete
             return
         time.sleep(0.1)
@@ -166,18 +158,19 @@ def _measure(stack: LocalStack, mode: str, ready_after: float, alerts: int, log_
     )
 
 
-def _p90(samples: Sequence[float]) -> float:
+def _summary(samples: Sequence[float]) -> Summary:
+    """`Summary.of`, which needs two samples; a single alert is its own median, p90 and minimum."""
     if len(samples) < 2:
-        return samples[0]
-    return statistics.quantiles(samples, n=10, method="inclusive")[8]
+        return Summary(len(samples), samples[0], samples[0], samples[0])
+    return Summary.of(samples)
 
 
 def _print(result: Result) -> None:
-    p50 = statistics.median(result.latencies)
+    summary = _summary(result.latencies)
     line = (
         f"  {result.mode:6s} E={result.ready_after:4g} s  alerts={len(result.latencies)}  "
-        f"report p50 {p50:6.2f} s  p90 {_p90(result.latencies):6.2f} s  min {min(result.latencies):6.2f} s  "
-        f"(p50 - E = {p50 - result.ready_after:5.2f} s)  investigator: "
+        f"report p50 {summary.median:6.2f} s  p90 {summary.p90:6.2f} s  min {summary.minimum:6.2f} s  "
+        f"(p50 - E = {summary.median - result.ready_after:5.2f} s)  investigator: "
         f"{result.invocations / len(result.latencies):.1f} invocations, "
         f"{result.per_alert(result.lambda_seconds):6.2f} s (poller), "
         f"{result.per_alert(result.billed_seconds):6.2f} s (RTDONE) per alert, of which "
@@ -240,24 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 0
     for result in results:
         _print(result)
-        p50 = statistics.median(result.latencies)
         if result.mode == "inline" and 0 < result.ready_after <= 10:
-            verdict = "PASS" if p50 <= result.ready_after + TARGET_OVERHEAD_SECONDS else "MISS"
-            status = status or (verdict == "MISS")
-            print(f"    target p50 <= E + {TARGET_OVERHEAD_SECONDS:g} s: {verdict}")
+            target = verdict(_summary(result.latencies).median, result.ready_after + TARGET_OVERHEAD_SECONDS)
+            status = status or (target == "MISS")
+            print(f"    target p50 <= E + {TARGET_OVERHEAD_SECONDS:g} s: {target}")
     by_key = {(r.mode, r.ready_after): r for r in results}
     for ready_after in sorted({r.ready_after for r in results}):
         inline, before = by_key.get(("inline", ready_after)), by_key.get(("today", ready_after))
         if inline is None or before is None:
             continue
         ratio = inline.per_alert(inline.billed_seconds) / before.per_alert(before.billed_seconds)
-        verdict = "PASS" if ratio <= 1.0 + COST_NOISE else "MISS"
+        cost = verdict(ratio, 1.0 + COST_NOISE)
         print(
             f"  E={ready_after:g} s: investigator RTDONE time per alert inline / today = {ratio:.3f}"
-            + (f" (target <= 1 + {COST_NOISE:g} noise: {verdict})" if ready_after > 10 else "")
+            + (f" (target <= 1 + {COST_NOISE:g} noise: {cost})" if ready_after > 10 else "")
         )
         if ready_after > 10:
-            status = status or (verdict == "MISS")
+            status = status or (cost == "MISS")
     return int(status)
 
 
