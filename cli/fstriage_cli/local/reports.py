@@ -76,33 +76,36 @@ class ReportCollector:
     def wait_for(self, count: int, timeout: float) -> list[CollectedReport]:
         """Wait until at least `count` reports arrived (since the stack started); return them all.
         Raises TimeoutError with what did arrive."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._reports) < count:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop.is_set():
-                    raise TimeoutError(
-                        f"{len(self._reports)} of {count} reports after {timeout:g} s: "
-                        + ", ".join(r.investigation_id for r in self._reports)
-                    )
-                self._changed.wait(min(left, 0.5))
+            if not self._wait_until(lambda: len(self._reports) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self._reports)} of {count} reports after {timeout:g} s: "
+                    + ", ".join(r.investigation_id for r in self._reports)
+                )
             return list(self._reports)
 
     def wait_for_ids(self, investigation_ids: Collection[str], timeout: float) -> dict[str, CollectedReport]:
         """Wait until a report arrived for every one of `investigation_ids`, or the timeout; return those
         that did, by ID (the first report of each, if an investigation reported more than once)."""
         wanted = set(investigation_ids)
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                found: dict[str, CollectedReport] = {}
-                for report in self._reports:
-                    if report.investigation_id in wanted:
-                        found.setdefault(report.investigation_id, report)
-                left = deadline - time.monotonic()
-                if len(found) == len(wanted) or left <= 0 or self._stop.is_set():
-                    return found
-                self._changed.wait(min(left, 0.5))
+            self._wait_until(lambda: wanted <= {r.investigation_id for r in self._reports}, timeout)
+            found: dict[str, CollectedReport] = {}
+            for report in self._reports:
+                if report.investigation_id in wanted:
+                    found.setdefault(report.investigation_id, report)
+            return found
+
+    def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """With `_changed` held: wait until `done()`; False at the timeout or once the stack stops. Wakes
+        at least every 0.5 s to see the stop."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set():
+                return False
+            self._changed.wait(min(left, 0.5))
+        return True
 
     def _run(self) -> None:
         sqs, s3 = self._client_factory("sqs"), self._client_factory("s3")
