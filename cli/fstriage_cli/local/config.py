@@ -8,14 +8,21 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.samples.values import (
+    ACCOUNT_ID,
+    REGION,
+    TEST_ORG_ID,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
+
+# ACCOUNT_ID and REGION (moto's defaults): the local stack's modules import them from here.
+__all__ = ["ACCOUNT_ID", "REGION", "LocalConfig", "LocalStackError"]
 
 DEFAULT_PORT = 3000
 DEFAULT_REPORTS_DIR = Path("reports")
 # Any non-empty key works against the sandbox (Basic auth with anything); `na1.` picks the region.
 SANDBOX_API_KEY = "na1.local-sandbox-key"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 SETUP_HINT = "run `make setup` first"
 # The template parameter that switches write-back into Fullstory (`fstriage.core.writeback`). The local

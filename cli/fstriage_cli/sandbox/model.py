@@ -83,12 +83,11 @@ class SandboxUser:
     device_id: str
     device: str  # "desktop" | "mobile"
     # Fullstory's ID of the person (the `indv` of a replay URL's `indv:device!session`). Derived from
-    # the device ID when not given, so it takes nothing from the seeded random stream.
-    individual_id: str = ""
+    # the device ID, so it takes nothing from the seeded random stream.
+    individual_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.individual_id:
-            object.__setattr__(self, "individual_id", individual_id_of(self.device_id))
+        object.__setattr__(self, "individual_id", individual_id_of(self.device_id))
 
 
 def individual_id_of(device_id: str) -> str:
