@@ -288,11 +288,21 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
-def _queue_logical_id(queue: Any) -> str:
-    if isinstance(queue, dict) and "Fn::GetAtt" in queue:
-        target = queue["Fn::GetAtt"]
+def getatt_target(value: Any) -> str | None:
+    """The logical ID a `Fn::GetAtt` names (`X.Arn` or `[X, Arn]`); None for anything else."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
         return str(target.split(".", 1)[0] if isinstance(target, str) else target[0])
-    raise LocalStackError(f"an SQS event source must name a queue of the template (GetAtt Arn), not {queue}")
+    return None
+
+
+def _queue_logical_id(queue: Any) -> str:
+    logical_id = getatt_target(queue)
+    if logical_id is None:
+        raise LocalStackError(
+            f"an SQS event source must name a queue of the template (GetAtt Arn), not {queue}"
+        )
+    return logical_id
 
 
 def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:

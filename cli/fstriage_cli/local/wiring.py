@@ -13,7 +13,7 @@ from fstriage_cli.local.config import LocalConfig, LocalStackError, Toolchain
 from fstriage_cli.local.extra import install_hint
 from fstriage_cli.local.gateway import FunctionUrlGateway
 from fstriage_cli.local.layout import StackSource
-from fstriage_cli.local.template import FunctionSpec, Template
+from fstriage_cli.local.template import FunctionSpec, Template, getatt_target
 
 # The settings (fstriage/settings.py) whose values the local stack provides.
 SIGNING_SECRET_SETTING = "SIGNING_SECRET_ARN"  # noqa: S105 -- a setting's name
@@ -126,20 +126,19 @@ def ref_target(value: Any) -> str | None:
 
 def dead_letter_queue(template: Template, queue: str) -> str:
     redrive = template.properties(queue).get("RedrivePolicy") or {}
-    target = redrive.get("deadLetterTargetArn")
-    if isinstance(target, dict) and "Fn::GetAtt" in target:
-        attribute = target["Fn::GetAtt"]
-        return str(attribute.split(".", 1)[0] if isinstance(attribute, str) else attribute[0])
+    target = getatt_target(redrive.get("deadLetterTargetArn"))
+    if target is not None:
+        return target
     raise LocalStackError(f"{queue} has no dead-letter queue of the template (RedrivePolicy)")
 
 
 def layer_dirs(template: Template, function: str, built_in: Path) -> list[Path]:
     layers = []
     for layer in template.properties(function).get("Layers") or []:
-        if isinstance(layer, dict) and set(layer) == {"Ref"}:
-            layers.append(built_in / str(layer["Ref"]))
-        else:
+        target = ref_target(layer)
+        if target is None:
             raise LocalStackError(f"{function}: only layers of the template can run locally, not {layer}")
+        layers.append(built_in / target)
     return layers
 
 
