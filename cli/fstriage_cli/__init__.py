@@ -2,4 +2,21 @@
 local stack and the Fullstory sandbox.
 
 Shipped in the `fstriage` wheel with the library, never to AWS: the Lambda layer holds only `fstriage`.
+`package_version()` is the version `fstriage --version` prints and the MCP server announces.
 """
+
+from __future__ import annotations
+
+from typing import Final
+
+DISTRIBUTION: Final = "fstriage"
+
+
+def package_version() -> str:
+    """The installed distribution's version; "unknown" when its metadata is missing (e.g. a bare checkout)."""
+    import importlib.metadata  # noqa: PLC0415 - ~30 ms that only --version and the MCP server's start pay
+
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 import textwrap
@@ -27,12 +26,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from fstriage.core.errors import FstriageError
-from fstriage_cli import cli_api, cli_investigate, cli_shared, cli_webhook, wording
+from fstriage_cli import cli_api, cli_investigate, cli_shared, cli_webhook, package_version, wording
 from fstriage_cli.cli_shared import DESCRIPTION_WIDTH, PROG, Context, Handler, fail
-from fstriage_cli.wording import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
-
-DISTRIBUTION: Final = "fstriage"
-EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `head`
+from fstriage_cli.wording import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, silence_stdout
 
 # Commands another module owns: everything after the name goes to its own parser (`-h` included).
 DELEGATED: Final[Mapping[str, tuple[str, str]]] = {
@@ -79,16 +75,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         return 130
     except BrokenPipeError:
         # The reader went away (`fstriage events ... | head`): stop quietly, like other CLI tools.
-        _silence_stdout()
+        silence_stdout()
         return EXIT_BROKEN_PIPE
-
-
-def package_version() -> str:
-    """The installed distribution's version; "unknown" when its metadata is missing (e.g. a bare checkout)."""
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class _VersionAction(argparse.Action):
@@ -197,16 +185,6 @@ def _exit_code(code: object) -> int:
         return code
     print(code, file=sys.stderr)
     return EXIT_FAILED
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's final flush cannot fail on the closed pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass  # stdout is not a real file (e.g. captured in tests): nothing will flush to a pipe
 
 
 if __name__ == "__main__":

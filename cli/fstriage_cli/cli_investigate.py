@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from fstriage.core.errors import FullstoryAuthError
 from fstriage.core.redact import mask_email
 from fstriage.core.report import render_markdown
 from fstriage_cli import cli_shared as shared
 from fstriage_cli import manual, wording
-from fstriage_cli.cli_shared import KEY_HELP, ORG_ID_ENV, PROG, Context
+from fstriage_cli.cli_shared import KEY_HELP, PROG, Context
+from fstriage_cli.keys import ORG_ID_ENV
 from fstriage_cli.progress import Progress
 from fstriage_cli.wording import EXIT_FAILED, EXIT_OK, CliError
 
@@ -158,9 +158,7 @@ def _investigate(args: argparse.Namespace, context: Context) -> int:
         print(render_markdown(report), end="")
     problem = manual.problem_of(finished, report)
     if problem == "auth":
-        shared.fail(
-            wording.explain(FullstoryAuthError("the API key was rejected", status=401), context.key_source)
-        )
+        shared.fail(wording.key_rejected(context.key_source))
         return EXIT_FAILED
     if problem is not None:
         shared.fail(SEGMENT_FAILURES.get(problem, manual.NOTHING_GATHERED))

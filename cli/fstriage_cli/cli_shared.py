@@ -12,17 +12,14 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from fstriage.adapters.fullstory import FullstoryClient
 from fstriage_cli import keys
+from fstriage_cli.keys import API_URL_ENV, ORG_ID_ENV, REGION_ENV
 from fstriage_cli.webhook_send import SIGNING_SECRET_ENV
-from fstriage_cli.wording import CliError
+from fstriage_cli.wording import CliError, format_table
 
 PROG: Final = "fstriage"
-ORG_ID_ENV: Final = "FULLSTORY_ORG_ID"
-API_URL_ENV: Final = "FULLSTORY_API_URL"
-REGION_ENV: Final = "FULLSTORY_REGION"
 DESCRIPTION_WIDTH: Final = 79
 
 KEY_HELP: Final = f"""\
@@ -83,7 +80,7 @@ def api_options() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--region",
-        choices=("na1", "eu1"),
+        choices=keys.REGIONS,
         help=f"Fullstory region (default: ${REGION_ENV}, else the key's na1./eu1. prefix, else na1)",
     )
     return options
@@ -162,14 +159,7 @@ def client(args: argparse.Namespace, context: Context) -> FullstoryClient:
     """The Fullstory client the API options and the environment describe (its key is never printed)."""
     key = keys.load_api_key(context.env, args.secret_id)
     context.key_source = key.source
-    base_url = args.fullstory_api_url or context.env.get(API_URL_ENV, "").strip() or None
-    if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CliError(f"{base_url!r} is not an http(s) URL (--fullstory-api-url or ${API_URL_ENV})")
-    region = args.region or context.env.get(REGION_ENV, "").strip().lower() or None
-    if region is not None and region not in ("na1", "eu1"):
-        raise CliError(f"{REGION_ENV}={region!r} is not a region (na1 or eu1)")
+    base_url, region = keys.endpoint(context.env, args.fullstory_api_url, args.region)
     return keys.open_client(key, region=region, base_url=base_url)
 
 
@@ -178,6 +168,4 @@ def print_json(document: Any) -> None:
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(format_table(rows, header), end="")

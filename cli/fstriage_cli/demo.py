@@ -17,7 +17,6 @@ the HTML file instead.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import shutil
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import jsonschema
 
 from fstriage.adapters.outputs import StoredReport
+from fstriage.core.http import request_from_function_url_event
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
 from fstriage.investigator_app import slack_text
@@ -72,18 +72,15 @@ def load_samples(events_dir: Path) -> list[Sample]:
     for name, expected in manifest.items():
         if expected.get("function") != "WebhookFunction" or expected.get("expect_outcome") != "queued":
             continue
-        event = json.loads((events_dir / name).read_text())
-        raw = event.get("body") or ""
-        body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-        headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+        request = request_from_function_url_event(json.loads((events_dir / name).read_text()))
         samples.append(
             Sample(
                 name=name,
-                method=event["requestContext"]["http"]["method"],
-                path=event["rawPath"],
-                headers=headers,
-                body=body,
-                signed="fullstory-signature" in headers,
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                body=request.body,
+                signed="fullstory-signature" in request.headers,
             )
         )
     return samples

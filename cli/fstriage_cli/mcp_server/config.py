@@ -13,18 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
 
-from fstriage_cli.keys import API_KEY_ENV
+from fstriage_cli.keys import API_KEY_ENV, API_URL_ENV, ORG_ID_ENV, REGION_ENV, REGIONS, endpoint, key_source
 from fstriage_cli.wording import CliError
 
 PROG: Final = "fstriage mcp"
-API_URL_ENV: Final = "FULLSTORY_API_URL"
-REGION_ENV: Final = "FULLSTORY_REGION"
-ORG_ID_ENV: Final = "FULLSTORY_ORG_ID"
 REPORTS_BUCKET_ENV: Final = "FSTRIAGE_REPORTS_BUCKET"
 READ_ONLY_ENV: Final = "FSTRIAGE_MCP_READ_ONLY"
-REGIONS: Final = ("na1", "eu1")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 
@@ -45,7 +40,7 @@ class ServerConfig:
     @property
     def key_source(self) -> str:
         """What to check when Fullstory rejects the key (named in the error, never the key itself)."""
-        return f"the secret {self.secret_id}" if self.secret_id else API_KEY_ENV
+        return key_source(self.secret_id)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,14 +89,7 @@ examples:
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
     """The settings from `argv` over `env`; argparse exits on bad flags, a CliError names a bad value."""
     args = build_parser().parse_args(list(argv))
-    api_url = args.fullstory_api_url or env.get(API_URL_ENV, "").strip() or None
-    if api_url is not None:
-        parts = urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CliError(f"{api_url!r} is not an http(s) URL (--fullstory-api-url or ${API_URL_ENV})")
-    region = args.region or env.get(REGION_ENV, "").strip().lower() or None
-    if region is not None and region not in REGIONS:
-        raise CliError(f"{REGION_ENV}={region!r} is not a region (na1 or eu1)")
+    api_url, region = endpoint(env, args.fullstory_api_url, args.region)
     if args.reports_dir is not None and not args.reports_dir.is_dir():
         # Said now, where the person starting the server sees it, not on an agent's first call.
         raise CliError(

@@ -28,12 +28,12 @@ from fstriage.core.request import InvestigationRequest
 from fstriage_cli import manual
 from fstriage_cli.connection import check_connection
 from fstriage_cli.explain import explain_events, render_text
-from fstriage_cli.keys import ApiKey, load_api_key, open_client
+from fstriage_cli.keys import ORG_ID_ENV, ApiKey, load_api_key, open_client
 from fstriage_cli.manual import window_hours_to_reach
-from fstriage_cli.mcp_server.config import ORG_ID_ENV, ServerConfig
+from fstriage_cli.mcp_server.config import ServerConfig
 from fstriage_cli.mcp_server.failures import tool_errors
 from fstriage_cli.mcp_server.masking import mask_emails
-from fstriage_cli.wording import explain, plural, session_id
+from fstriage_cli.wording import key_rejected, plural, session_id
 
 log = logging.getLogger("fstriage_cli.mcp_server")
 
@@ -140,8 +140,7 @@ class FullstoryTools:
         problem = manual.problem_of(finished, report)
         if problem == "auth":
             self._forget_key()
-            rejected = FullstoryAuthError("the API key was rejected", status=401)
-            raise ToolError(explain(rejected, self._key_source))
+            raise ToolError(key_rejected(self._config.key_source))
         if problem is not None:
             raise ToolError(f"{SEGMENT_FAILURES.get(problem, manual.NOTHING_GATHERED)}\n\n{markdown}")
         hours = window_hours_to_reach(report.get("outside_window"), report["window"]["end"])
@@ -175,10 +174,6 @@ class FullstoryTools:
             return json.dumps(mask_emails(report.to_dict()), indent=1, ensure_ascii=False)
 
     # -- shared ----------------------------------------------------------------------------------
-
-    @property
-    def _key_source(self) -> str:
-        return self._key.source if self._key is not None else self._config.key_source
 
     @contextmanager
     def _forget_a_rejected_key(self) -> Iterator[None]:

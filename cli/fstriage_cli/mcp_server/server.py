@@ -8,7 +8,6 @@ over stdio, where stdout carries the protocol alone and every log line goes to s
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from mcp.server import MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from fstriage_cli import package_version
 from fstriage_cli.mcp_server.config import ServerConfig, parse_config
 from fstriage_cli.mcp_server.fullstory_tools import FullstoryTools
 from fstriage_cli.mcp_server.report_tools import ReportTools
@@ -84,7 +84,7 @@ def build_server(
     """The server with its tools; `sleep` (export waits) and `store` (reports) are for tests."""
     fullstory = FullstoryTools(config, sleep=sleep)
     reports = ReportTools(config, store=store)
-    server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=_version())
+    server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, version=package_version())
 
     def list_reports(
         status: Annotated[Status | None, Field(description="only reports with this status")] = None,
@@ -205,13 +205,6 @@ def _add_spending_tools(server: MCPServer, fullstory: FullstoryTools) -> None:
         annotations=_hints(spends=True),
         structured_output=False,
     )
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version(NAME)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,10 +34,9 @@ from fstriage_cli.reports.model import (
     StoredReport,
 )
 from fstriage_cli.reports.source import BUCKET_ENV, store_for
-from fstriage_cli.wording import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from fstriage_cli.wording import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, silence_stdout
 
 PROG: Final = "fstriage reports"
-EXIT_BROKEN_PIPE: Final = 141
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 EXAMPLES: Final = f"""\
@@ -84,7 +83,7 @@ def main(argv: Sequence[str] | None = None, *, io: Io | None = None) -> int:
         io.stderr.write(f"{PROG}: interrupted\n")
         return 130
     except BrokenPipeError:  # `fstriage reports list | head`: stop quietly
-        _silence_stdout()
+        silence_stdout()
         return EXIT_BROKEN_PIPE
 
 
@@ -249,20 +248,9 @@ def _since(value: str, now: datetime) -> datetime:
 @contextmanager
 def _progress(label: str, stream: TextIO) -> Iterator[Callable[[str], None] | None]:
     """A spinner on a terminal; nothing at all when stderr is a pipe or a file."""
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if not tty:
+    progress = Progress(label, stream=stream)  # not started until entered
+    if not progress.is_tty:
         yield None
         return
-    with Progress(label, stream=stream) as progress:
+    with progress:
         yield progress.update
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from fstriage_cli.reports.model import (
     ReportSummary,
     StoredReport,
     newest_first,
-    summarise,
+    parse_report,
     unreadable,
 )
 
@@ -109,18 +108,11 @@ class DirectoryReportStore:
         where = str(file)
         try:
             stored_at = isoformat(datetime.fromtimestamp(file.stat().st_mtime, UTC))
-            report = json.loads(file.read_bytes())
+            body = file.read_bytes()
         except FileNotFoundError:
             raise ReportNotFound(file.stem, self.location) from None
         except OSError as error:
             return unreadable(
                 file.stem, where=where, stored_at=None, error=error.strerror or str(error)
             ), None
-        except (ValueError, UnicodeDecodeError) as error:
-            return unreadable(file.stem, where=where, stored_at=stored_at, error=f"not JSON ({error})"), None
-        if not isinstance(report, dict):
-            return unreadable(file.stem, where=where, stored_at=stored_at, error="not a JSON object"), None
-        summary = summarise(report, where=where, stored_at=stored_at)
-        if not summary.report_id:
-            return unreadable(file.stem, where=where, stored_at=stored_at, error="no investigation_id"), None
-        return summary, report
+        return parse_report(body, file.stem, where=where, stored_at=stored_at)

@@ -1,11 +1,13 @@
 """What a stored report looks like to a reader: its summary row, its filters, and the errors a store raises.
 
 Pure: no I/O. `summarise` turns a report's JSON (layers/fstriage/fstriage/schemas/report.schema.json)
-into the one row `fstriage reports list` prints; `ReportFilter.accepts` decides whether it is listed.
+into the one row `fstriage reports list` prints (`parse_report` from a stored body, as every store
+reads one); `ReportFilter.accepts` decides whether it is listed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -139,6 +141,24 @@ def summarise(report: dict[str, Any], *, where: str, stored_at: str | None) -> R
         # Without a status the report is unreadable, and messages must say why (never "None").
         error=None if status else NO_STATUS,
     )
+
+
+def parse_report(
+    body: bytes, report_id: str, *, where: str, stored_at: str | None
+) -> tuple[ReportSummary, dict[str, Any] | None]:
+    """The summary row of a stored report's body, and its JSON (None when unreadable). A body that is
+    not a JSON object with an `investigation_id` is an unreadable row named `report_id` (its file
+    or key's name), never an error: one bad report must not hide the others."""
+    try:
+        report = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        return unreadable(report_id, where=where, stored_at=stored_at, error=f"not JSON ({error})"), None
+    if not isinstance(report, dict):
+        return unreadable(report_id, where=where, stored_at=stored_at, error="not a JSON object"), None
+    summary = summarise(report, where=where, stored_at=stored_at)
+    if not summary.report_id:
+        return unreadable(report_id, where=where, stored_at=stored_at, error="no investigation_id"), None
+    return summary, report
 
 
 def unreadable(report_id: str, *, where: str, stored_at: str | None, error: str) -> ReportSummary:

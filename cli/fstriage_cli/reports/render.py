@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from fstriage.core.request import parse_isoformat
 from fstriage_cli.reports.model import ReportSummary
+from fstriage_cli.wording import format_table, plural
 
 HEADLINE_CHARS: Final = 72
 COLUMNS: Final = ("GENERATED (UTC)", "STATUS", "KIND", "SESSIONS", "GROUPS", "ID", "SUBJECT", "HEADLINE")
@@ -19,16 +20,7 @@ COLUMNS: Final = ("GENERATED (UTC)", "STATUS", "KIND", "SESSIONS", "GROUPS", "ID
 
 def table(rows: Sequence[ReportSummary]) -> str:
     """One line per report under a header, columns aligned; the headline is cut to stay readable."""
-    cells = [COLUMNS, *(_cells(row) for row in rows)]
-    # The last column is left ragged: padding it would only add trailing spaces.
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS) - 1)]
-    lines = [
-        "  ".join(
-            [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[-1]]
-        ).rstrip()
-        for line in cells
-    ]
-    return "\n".join(lines) + "\n"
+    return format_table([_cells(row) for row in rows], COLUMNS)
 
 
 def listing_json(rows: Sequence[ReportSummary], *, source: str, truncated: bool) -> str:
@@ -47,8 +39,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 def footer(count: int, *, source: str, truncated: bool, limit: int | None, unreadable: int) -> str:
     """The line under a listing (stderr): how many, from where, and how to see more."""
-    noun = "report" if count == 1 else "reports"
-    text = f"{count} {noun} from {source}, newest first"
+    text = f"{plural(count, 'report')} from {source}, newest first"
     if truncated and limit is not None:
         text += f"; there are more: --limit {limit * 5} (or --limit 0 for all), or narrow with --since"
     if unreadable:

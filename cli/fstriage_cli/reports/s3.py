@@ -12,7 +12,6 @@ the same second.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -31,9 +30,10 @@ from fstriage_cli.reports.model import (
     ReportSummary,
     StoredReport,
     newest_first,
-    summarise,
+    parse_report,
     unreadable,
 )
+from fstriage_cli.wording import plural
 
 Day = tuple[str, Sequence[dict[str, Any]]]  # a day's prefix and its JSON objects, newest first
 DEFAULT_PREFIX: Final = "reports/"
@@ -155,8 +155,7 @@ class BucketReportStore:
         name = value.removesuffix(".json")
         for searched, (day, objects) in enumerate(self._days_newest_first(ReportFilter()), start=1):
             if progress is not None:
-                days = f"{searched} day{'' if searched == 1 else 's'}"
-                progress(f"looked in {days} ({day.removeprefix(self.prefix).rstrip('/')})")
+                progress(f"looked in {plural(searched, 'day')} ({day.removeprefix(self.prefix).rstrip('/')})")
             key = f"{day}{name}.json"
             if any(item["Key"] == key for item in objects):
                 return key
@@ -180,22 +179,7 @@ class BucketReportStore:
     def _parse(
         self, key: str, body: bytes, stored_at: str | None
     ) -> tuple[ReportSummary, dict[str, Any] | None]:
-        try:
-            report = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            return unreadable(
-                _stem(key), where=self._url(key), stored_at=stored_at, error=f"not JSON ({error})"
-            ), None
-        if not isinstance(report, dict):
-            return unreadable(
-                _stem(key), where=self._url(key), stored_at=stored_at, error="not a JSON object"
-            ), None
-        summary = summarise(report, where=self._url(key), stored_at=stored_at)
-        if not summary.report_id:
-            return unreadable(
-                _stem(key), where=self._url(key), stored_at=stored_at, error="no investigation_id"
-            ), None
-        return summary, report
+        return parse_report(body, _stem(key), where=self._url(key), stored_at=stored_at)
 
     def _read(self, key: str) -> tuple[bytes | None, str | None]:
         """The object's body and LastModified; (None, None) when there is no such key."""
@@ -203,7 +187,7 @@ class BucketReportStore:
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
             return answer["Body"].read(), _iso(answer.get("LastModified"))
         except ClientError as error:
-            if _code(error) in _MISSING_KEY_CODES:
+            if client_error_code(error) in _MISSING_KEY_CODES:
                 return None, None
             raise self._explain(error, "read", key) from None
         except BotoCoreError as error:
@@ -213,7 +197,7 @@ class BucketReportStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _code(error) in _MISSING_KEY_CODES:
+            if client_error_code(error) in _MISSING_KEY_CODES:
                 return False
             raise self._explain(error, "read", key) from None
         except BotoCoreError as error:
@@ -226,20 +210,17 @@ class BucketReportStore:
         html_key = named if isinstance(named, str) else json_key.removesuffix(".json") + ".html"
         if not named and not self._exists(html_key):
             return None  # written before reports had an HTML twin
-        try:
-            url = self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": html_key}, ExpiresIn=LINK_SECONDS
-            )
-        except (ClientError, BotoCoreError):
-            return None
-        return str(url)
+        # The investigator's own link; imported here, as it brings `requests`, which listing never needs.
+        from fstriage.adapters.outputs import S3ReportStore  # noqa: PLC0415
+
+        return S3ReportStore(self.bucket, client=self.client).link(html_key, LINK_SECONDS)
 
     def _url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
     def _explain(self, error: Exception, action: str, key: str | None = None) -> ReportStoreError:
         where = self._url(key) if key else self.location
-        code = _code(error)
+        code = client_error_code(error)
         if isinstance(error, NoCredentialsError):
             return ReportStoreError(
                 "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
@@ -282,7 +263,9 @@ def _stem(key: str) -> str:
     return key.rsplit("/", 1)[-1].removesuffix(".json")
 
 
-def _code(error: Exception) -> str:
+def client_error_code(error: Exception) -> str:
+    """A ClientError's code ("" for any other error, or none). Not `fstriage.adapters.aws.error_code`,
+    which says "None" for an empty `<Code/>` and would bring botocore's session to `--reports-dir`."""
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code") or "")
     return ""

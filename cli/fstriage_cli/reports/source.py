@@ -9,7 +9,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from fstriage_cli.reports.directory import DirectoryReportStore
-from fstriage_cli.reports.s3 import BucketReportStore
+from fstriage_cli.reports.s3 import BucketReportStore, client_error_code
 from fstriage_cli.reports.store import ReportStore
 from fstriage_cli.wording import EXIT_FAILED, CliError
 
@@ -56,7 +56,7 @@ def stack_bucket(stack: str, client: Any = None) -> str:
             "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID) to read the stack"
         ) from None
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code") or "")
+        code = client_error_code(error)
         message = str(error.response.get("Error", {}).get("Message") or error)
         if code == "ValidationError" and "does not exist" in message:
             raise CliError(
