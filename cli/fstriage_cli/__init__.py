@@ -12,11 +12,11 @@ from typing import Final
 DISTRIBUTION: Final = "fstriage"
 
 
-def package_version() -> str:
-    """The installed distribution's version; "unknown" when its metadata is missing (e.g. a bare checkout)."""
-    import importlib.metadata  # noqa: PLC0415 - ~30 ms that only --version and the MCP server's start pay
+def package_version(missing: str = "unknown") -> str:
+    """The installed distribution's version; `missing` when its metadata is missing (a bare checkout)."""
+    import importlib.metadata  # noqa: PLC0415 - ~30 ms, paid only by its callers, not every command
 
     try:
         return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        return missing

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 
-DISTRIBUTION = "fstriage"
+from fstriage_cli import DISTRIBUTION, package_version
+
 # What the local stack imports (import name -> the requirement of the extra that brings it). The SAM CLI
 # (its bundled runtime emulator) is looked for only when there is no checkout: see layout.py.
 _NEEDED = {
@@ -19,11 +19,7 @@ _NEEDED = {
 
 def wheel_name() -> str:
     """The file `make dist` builds for the version running here (`<version>` when it is not installed)."""
-    try:
-        running = version(DISTRIBUTION)
-    except PackageNotFoundError:
-        running = "<version>"
-    return f"{DISTRIBUTION}-{running}-py3-none-any.whl"
+    return f"{DISTRIBUTION}-{package_version(missing='<version>')}-py3-none-any.whl"
 
 
 def install_hint(*, local_extra: bool) -> str:
