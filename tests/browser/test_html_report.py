@@ -14,29 +14,24 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, ViewportSize, sync_playwright
 
 from fstriage.core.html_report import render_html
-from fstriage.core.investigation import Finished, Investigation, InvestigationSettings
 from fstriage.core.redact import mask_email
 from fstriage.core.report import build_report
-from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import MemoryFullstory
 from fstriage_cli.sandbox import SandboxSession
-from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from tests.unit.test_report import DATA, GENERATED, checkout_errors_alert, investigate
 
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = generate(6, now=ANCHOR)
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 HOSTILE = '<img src="https://evil.example/pixel.png"><script>console.error("injected")</script> for {email}'
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def chromium_path() -> str:
@@ -65,17 +60,9 @@ def hostile_events(session: SandboxSession) -> list[dict[str, Any]]:
 
 
 def real_report() -> dict[str, Any]:
-    segment = DATA.segment_named(CHECKOUT_ERRORS)
-    document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
-    document["data"]["alertConfig"].update(
-        segmentUrl=segment.url, segmentName=segment.name, duration="WEEKLY"
-    )
-    request = payloads.request_for(document, received_at=ANCHOR)
     hostile = {session.api_id: hostile_events(session) for session in DATA.sessions if session.has_errors}
     fake = MemoryFullstory(DATA, extra_events=hostile)
-    outcome = Investigation(fake, InvestigationSettings(org_id=DATA.org_id, concurrency=1)).run(request)
-    assert isinstance(outcome, Finished)
-    report = build_report(outcome.evidence, fake.usage, ANCHOR + timedelta(minutes=3))
+    report = build_report(investigate(fake, checkout_errors_alert()), fake.usage, GENERATED)
     assert len(report["error_groups"]) >= 3 and report["sessions"]
     return report
 

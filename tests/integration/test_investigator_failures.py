@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +20,14 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from fstriage import investigator_app
 from fstriage.core.investigation import Investigation, invalid_request
+from fstriage.core.jsonlimits import json_safe
 from fstriage.core.report import build_report, render_markdown
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.request_checks import presentable, request_problems
 from fstriage.settings import InvestigatorSettings
 from fstriage_cli.samples import payloads
 from fstriage_cli.sandbox import FullstorySandbox
+from tests.integration import test_investigator_handler as base
 from tests.integration.test_investigator_handler import (
     COMPLETED,
     EXPORT_START,
@@ -41,20 +42,17 @@ from tests.integration.test_investigator_handler import (
     metric_alert,
     newest,
     request_of,
-    running_sandbox,  # noqa: F401 - a fixture this module's fixtures use
-    sandbox,  # noqa: F401 - a fixture
     segment_alert,
     webhook,
 )
-from tests.support.aws import MAX_RECEIVE_COUNT, investigator_stack
+from tests.support.aws import MAX_RECEIVE_COUNT
+
+# That module's fixtures, used here by name: the sandbox (module-scoped), its reset, and the rig.
+running_sandbox = base.running_sandbox
+sandbox = base.sandbox
+rig = base.rig
 
 FAILURE_FIELDS = {"message_id", "request_id", "error_type", "attempt", "retried", "outcome"}
-
-
-@pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch, sandbox: FullstorySandbox) -> Iterator[Rig]:  # noqa: F811
-    with investigator_stack(monkeypatch) as stack:
-        yield Rig(stack, sandbox, monkeypatch)
 
 
 def failure_lines(out: str) -> list[dict[str, Any]]:
@@ -423,37 +421,11 @@ def test_a_resend_after_the_continuation_died_in_the_dlq_gets_a_report(
     assert "duplicate request; already investigated" in [line["message"] for line in log_lines(out)]
 
 
-def test_poll_records_live_for_the_export_chain_and_reports_for_the_idempotency_expiry() -> None:
-    env = {
-        "FULLSTORY_ORG_ID": "o-1-na1",
-        "FULLSTORY_API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
-        "REPORTS_BUCKET": "b",
-        "INVESTIGATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        "IDEMPOTENCY_TABLE_NAME": "t",
-    }
-    settings = InvestigatorSettings.from_env(env)
-    chain = settings.export_max_polls * (
-        settings.export_poll_delay_seconds + settings.export_inline_wait_seconds
-    )
-    redeliveries = settings.max_receive_count * settings.queue_visibility_timeout_seconds
-    assert investigator_app.poll_record_expiry(settings) == chain + redeliveries
-    assert investigator_app.poll_record_expiry(settings) < settings.idempotency_expiry_seconds
-    runtime = investigator_app.InvestigatorRuntime.from_env(env)
-    assert runtime.poll_idempotency.expires_after_seconds == chain + redeliveries
-    assert runtime.idempotency.expires_after_seconds == settings.idempotency_expiry_seconds
-    # Never longer than the report's own guard, however long the chain is allowed to poll.
-    long = InvestigatorSettings.from_env(
-        {**env, "EXPORT_MAX_POLLS": "100000", "EXPORT_POLL_DELAY_SECONDS": "900"}
-    )
-    assert investigator_app.poll_record_expiry(long) == long.idempotency_expiry_seconds
-    assert InvestigatorSettings.from_env({**env, "MAX_RECEIVE_COUNT": "3"}).max_receive_count == 3
-
-
 # ---------------------------------------------------------------------------------------------
 # The pieces, without AWS
 
 
-def test_request_problems_accepts_what_the_webhook_queues(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_request_problems_accepts_what_the_webhook_queues(sandbox: FullstorySandbox) -> None:
     for document, stream in (
         (custom_event_on(sandbox, newest(sandbox, "user-003")), False),
         (segment_alert(checkout_errors(sandbox)), False),
@@ -462,7 +434,7 @@ def test_request_problems_accepts_what_the_webhook_queues(sandbox: FullstorySand
         assert request_problems(request_of(webhook(document, sandbox, stream=stream))) == []
 
 
-def test_request_problems_never_quote_the_request_and_are_bounded(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_request_problems_never_quote_the_request_and_are_bounded(sandbox: FullstorySandbox) -> None:
     message = json.loads(webhook(custom_event_on(sandbox, newest(sandbox, "user-003")), sandbox)[0])
     secret = "someone@example.com"
     message["subject"]["session_ids"] = [f"{secret}-{n}" for n in range(20)]
@@ -487,7 +459,7 @@ def test_a_failed_report_of_a_spoiled_request_is_valid_json_and_utf8() -> None:
     now = datetime(2026, 11, 1, tzinfo=UTC)
 
     outcome = invalid_request(request, request_problems(request), now=now)
-    report = investigator_app.json_safe(build_report(outcome.evidence, investigator_app.NOTHING_SPENT, now))
+    report = json_safe(build_report(outcome.evidence, investigator_app.NOTHING_SPENT, now))
 
     shown = presentable(request, now=now)
     assert shown.trigger.alert is not None and shown.trigger.alert.value is None

@@ -12,23 +12,10 @@ import pytest
 from fstriage.core.budget import CAP_REASON, NOTE_TOPIC, ActivationBudget, month_expiry, month_of
 from fstriage.core.investigation import Evidence, Finished, Investigation, InvestigationSettings
 from fstriage.core.report import build_report, is_quiet
-from fstriage.core.request import InvestigationRequest
-from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import MemoryActivationCounter, MemoryFullstory
-from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from tests.unit.test_investigation import ANCHOR, DATA, segment_alert
 
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = generate(6, now=ANCHOR)
 MONTH = month_of(ANCHOR)
-
-
-def segment_alert() -> InvestigationRequest:
-    chosen = DATA.segment_named(CHECKOUT_ERRORS)
-    document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
-    document["data"]["alertConfig"].update(
-        segmentUrl=f"{chosen.url}/people/0", segmentName=chosen.name, duration="WEEKLY"
-    )
-    return payloads.request_for(document, received_at=ANCHOR)
 
 
 def investigate(fake: MemoryFullstory, budget: ActivationBudget | None, **settings: Any) -> Evidence:

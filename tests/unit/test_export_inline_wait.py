@@ -5,7 +5,7 @@ waited, and when the investigation gives up and re-queues with the same polls ac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,14 +22,10 @@ from fstriage.core.investigation import (
     InvestigationSettings,
     Requeue,
 )
-from fstriage.core.request import InvestigationRequest
 from fstriage.settings import InvestigatorSettings
-from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import MemoryFullstory
-from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from tests.unit.test_investigation import ANCHOR, DATA, segment_alert
 
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-DATA = generate(6, now=ANCHOR)
 CALL_SECONDS = 0.05
 LAMBDA_SECONDS = 120.0
 
@@ -107,15 +103,6 @@ class TimedExport(MemoryFullstory):
         if self.estimate and self.ready_after is not None:
             pct = min(99.9, round(100 * age / self.ready_after, 1)) if self.ready_after > 0 else 99.9
         return Operation(operation_id, "PENDING", None, None, pct)
-
-
-def segment_alert() -> InvestigationRequest:
-    segment = DATA.segment_named(CHECKOUT_ERRORS)
-    document = payloads.segment_alert(timestamp=ANCHOR.isoformat())
-    document["data"]["alertConfig"].update(
-        segmentUrl=f"{segment.url}/people/0", segmentName=segment.name, duration="WEEKLY"
-    )
-    return payloads.request_for(document, received_at=ANCHOR)
 
 
 def investigation(fake: TimedExport, **overrides: Any) -> Investigation:
@@ -340,6 +327,7 @@ def test_an_inline_budget_of_zero_requeues_at_once_as_before() -> None:
     assert fake.calls["operation"] == 1
 
 
+# The least environment the investigator's settings accept (tests/unit/test_watch.py uses it too).
 ENV = {
     "FULLSTORY_ORG_ID": "o-1-na1",
     "FULLSTORY_API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
@@ -355,13 +343,23 @@ def test_the_investigator_waits_20_s_by_default_and_the_setting_changes_it() -> 
     assert changed.investigation().export_inline_wait_seconds == 0.0
 
 
-def test_poll_records_outlive_a_chain_that_waits_in_process_too() -> None:
+def test_poll_records_live_for_the_export_chain_and_reports_for_the_idempotency_expiry() -> None:
     settings = InvestigatorSettings.from_env(ENV)
     chain = settings.export_max_polls * (
         settings.export_poll_delay_seconds + settings.export_inline_wait_seconds
     )
     redeliveries = settings.max_receive_count * settings.queue_visibility_timeout_seconds
     assert investigator_app.poll_record_expiry(settings) == chain + redeliveries
+    assert investigator_app.poll_record_expiry(settings) < settings.idempotency_expiry_seconds
+    runtime = investigator_app.InvestigatorRuntime.from_env(ENV)
+    assert runtime.poll_idempotency.expires_after_seconds == chain + redeliveries
+    assert runtime.idempotency.expires_after_seconds == settings.idempotency_expiry_seconds
+    # Never longer than the report's own guard, however long the chain is allowed to poll.
+    long = InvestigatorSettings.from_env(
+        {**ENV, "EXPORT_MAX_POLLS": "100000", "EXPORT_POLL_DELAY_SECONDS": "900"}
+    )
+    assert investigator_app.poll_record_expiry(long) == long.idempotency_expiry_seconds
+    assert InvestigatorSettings.from_env({**ENV, "MAX_RECEIVE_COUNT": "3"}).max_receive_count == 3
 
 
 @dataclass

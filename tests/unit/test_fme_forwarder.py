@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from fstriage import fme_app
 from fstriage.core.errors import FullstoryNotFound, FullstoryServerError
 from fstriage.core.fullstory_models import FullstoryUser
+from fstriage_cli.samples.fakes import FakeLambdaContext
 
 INDIVIDUAL, DEVICE = "4823749283749823", "5741938475610293"
 MISMATCH = "Fullstory knows the user by the device ID, not the individual ID"
@@ -63,11 +64,6 @@ class Counts:
         self.values[name] = self.values.get(name, 0) + value
 
 
-class Context:
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 class Forwarder:
     def __init__(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fullstory: FakeFullstory
@@ -94,7 +90,8 @@ class Forwarder:
             body = {"source": "fstriage", "detail-type": "Fullstory Custom Event", "detail": detail}
             records.append({"messageId": f"m-{self.sent}", "body": json.dumps(body)})
         self.capsys.readouterr()
-        assert self.app.handle({"Records": records}, Context()) == {"batchItemFailures": []}
+        context = FakeLambdaContext(remaining_ms=60_000)
+        assert self.app.handle({"Records": records}, context) == {"batchItemFailures": []}
         dimensioned: dict[str, float] = {}
         lines: list[dict[str, Any]] = []
         for line in self.capsys.readouterr().out.splitlines():
@@ -205,7 +202,9 @@ def test_a_fullstory_outage_on_the_individual_id_is_retried_not_fallen_back(
         monkeypatch, capsys, FakeFullstory({DEVICE: "user-1"}, failing=frozenset({INDIVIDUAL}))
     )
     body = {"source": "fstriage", "detail-type": "Fullstory Custom Event", "detail": detail()}
-    answer = forwarder.app.handle({"Records": [{"messageId": "m", "body": json.dumps(body)}]}, Context())
+    answer = forwarder.app.handle(
+        {"Records": [{"messageId": "m", "body": json.dumps(body)}]}, FakeLambdaContext(remaining_ms=60_000)
+    )
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m"}]}
     assert forwarder.fullstory.asked == [INDIVIDUAL]
     assert forwarder.fme.events == []

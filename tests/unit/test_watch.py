@@ -27,6 +27,7 @@ from fstriage.core.watch import (
 from fstriage.settings import InvestigatorSettings
 from fstriage_cli.samples.fakes import MemoryFullstory
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS, generate
+from tests.unit.test_export_inline_wait import ENV
 
 ORG = "o-TEST-na1"
 WATCHED = parse_watched_segments("seg-daily, seg-six@6h,seg-week@7d")
@@ -155,14 +156,7 @@ def test_a_scheduled_run_investigates_the_watched_segments_sessions_in_its_perio
 
 
 def test_a_bad_watch_list_fails_only_the_ticks_never_the_investigator() -> None:
-    env = {
-        "FULLSTORY_ORG_ID": "o-1-na1",
-        "FULLSTORY_API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
-        "REPORTS_BUCKET": "b",
-        "INVESTIGATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-        "IDEMPOTENCY_TABLE_NAME": "t",
-        "WATCHED_SEGMENTS": "seg-a@0h",
-    }
+    env = {**ENV, "WATCHED_SEGMENTS": "seg-a@0h"}
 
     settings = InvestigatorSettings.from_env(env)
 
