@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from fstriage_cli.local import LocalConfig, LocalStack
+from fstriage_cli.local import LocalStack
 from fstriage_cli.local.stack import FME_PARAMETER
 from fstriage_cli.samples.payloads import CUSTOM_EVENT
 from fstriage_cli.sandbox import SandboxUser
-from tests.e2e.test_local_stack import post
-from tests.support.local_stack import require_local_stack
+from tests.support.local_stack import post, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -32,15 +31,7 @@ FME_TIMEOUT = 60.0  # the forwarder gathers a batch for up to 5 s; a cold start 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    require_local_stack()
-    work = tmp_path_factory.mktemp("local-fme")
-    config = LocalConfig(
-        port=0,
-        reports_dir=work / "reports",
-        log_dir=work / "logs",
-        parameters={FME_PARAMETER: "enabled"},
-    )
-    with LocalStack(config) as running:
+    with started_stack(tmp_path_factory, "local-fme", parameters={FME_PARAMETER: "enabled"}) as running:
         yield running
 
 

@@ -7,59 +7,36 @@ set (as `make test-e2e` does): then it fails.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from fstriage.core.report import investigation_id_for
 from fstriage_cli import reports
-from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
+from fstriage_cli.local import CollectedReport, LocalStack
 from fstriage_cli.reports.command import Io
-from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, NOTE_CREATED
-from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
-from fstriage_cli.webhook_send import send_signed
-from tests.support.local_stack import require_local_stack
+from tests.support.local_stack import fresh_alert, fresh_note, queued, started_stack
 
 pytestmark = pytest.mark.e2e
 
 REPORT_TIMEOUT = 90.0
 
 
-def deliver(stack: LocalStack, document: dict[str, Any]) -> str:
-    """POST a signed delivery, as Fullstory does; return the investigation ID it was queued under."""
-    raw = json.dumps(document, separators=(",", ":")).encode()
-    sent = send_signed(stack.webhook_url, raw, secret=TEST_SIGNING_SECRET, org_id=TEST_ORG_ID, timeout=30)
-    answer = sent.to_dict()["json"] or {}
-    assert (sent.status, answer.get("status")) == (202, "queued"), sent.body
-    return investigation_id_for(str(answer["request_id"]))
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    require_local_stack()
-    work = tmp_path_factory.mktemp("local-reports")
-    with LocalStack(LocalConfig(port=0, reports_dir=work / "reports", log_dir=work / "logs")) as running:
+    with started_stack(tmp_path_factory, "local-reports") as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def collected(stack: LocalStack) -> list[CollectedReport]:
     """A segment alert's and a note's reports, newest first."""
-    alert = copy.deepcopy(CHECKOUT_ERRORS_ALERT)
-    alert["data"]["id"] = f"segalert-e2e-{uuid.uuid4().hex[:12]}"
-    note = copy.deepcopy(NOTE_CREATED)
-    note["data"]["id"] = f"note-e2e-{uuid.uuid4().hex[:12]}"
-    wanted = {deliver(stack, alert), deliver(stack, note)}
-    stack.wait_for_reports(2, REPORT_TIMEOUT)
-    found = [r for r in stack.reports if r.investigation_id in wanted]
-    assert {r.investigation_id for r in found} == wanted, stack.reports
-    return sorted(found, key=lambda r: (r.load()["generated_at"], r.investigation_id), reverse=True)
+    wanted = {queued(stack, fresh_alert()), queued(stack, fresh_note())}
+    found = stack.wait_for_investigations(wanted, REPORT_TIMEOUT)
+    assert set(found) == wanted, stack.reports
+    return sorted(found.values(), key=lambda r: (r.load()["generated_at"], r.investigation_id), reverse=True)
 
 
 def run(*argv: str, env: dict[str, str]) -> tuple[int, str, str]:

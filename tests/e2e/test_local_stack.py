@@ -8,8 +8,6 @@ is skipped, unless FSTRIAGE_E2E_REQUIRED is set (as `make test-e2e` does): then 
 
 from __future__ import annotations
 
-import copy
-import http.client
 import json
 import os
 import socket
@@ -17,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -26,9 +23,16 @@ from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
 from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack, LocalStackError
 from fstriage_cli.local.rie import session_members
-from fstriage_cli.samples.payloads import CHECKOUT_ERRORS_ALERT, NOTE_CREATED
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET
-from tests.support.local_stack import require_local_stack, wait_for_report
+from tests.support.local_stack import (
+    fresh_alert,
+    fresh_note,
+    post,
+    queued,
+    send,
+    started_stack,
+    wait_for_report,
+)
 from tests.support.schemas import REPORT_SCHEMA
 
 pytestmark = pytest.mark.e2e
@@ -42,62 +46,17 @@ REPORT_TIMEOUT = 60.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    require_local_stack()
-    work = tmp_path_factory.mktemp("local-stack")
-    config = LocalConfig(
-        port=0,
-        reports_dir=work / "reports",
-        log_dir=work / "logs",
+    with started_stack(
+        tmp_path_factory,
+        "local-stack",
         visibility_timeout=VISIBILITY_TIMEOUT,
         aws_outages=True,  # the proxy counts what the webhook queued (no outage is switched on here)
         function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": str(EXPORT_POLL_DELAY)}},
-    )
-    with LocalStack(config) as running:
+    ) as running:
         yield running
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def post(
-    url: str, document: dict[str, Any], *, secret: str = TEST_SIGNING_SECRET, body: bytes | None = None
-) -> tuple[int, dict[str, Any], bytes]:
-    raw = body if body is not None else json.dumps(document, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "Fullstory-Signature": sign(secret, raw, TEST_ORG_ID)}
-    return send(url, raw, headers)
-
-
-def send(url: str, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-    try:
-        connection.request("POST", parts.path or "/", body=raw, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-    finally:
-        connection.close()
-    return response.status, json.loads(payload), payload
-
-
-def fresh_alert(value: int = 57) -> dict[str, Any]:
-    """The events/ segment alert (its segment and window are in the sandbox), as a new delivery."""
-    alert = copy.deepcopy(CHECKOUT_ERRORS_ALERT)
-    alert["data"]["id"] = f"segalert-e2e-{uuid.uuid4().hex[:12]}"
-    alert["data"]["value"] = value
-    return alert
-
-
-def fresh_note() -> dict[str, Any]:
-    note: dict[str, Any] = json.loads(json.dumps(NOTE_CREATED))
-    note["data"]["id"] = f"note-e2e-{uuid.uuid4().hex[:12]}"
-    return note
-
-
-def queued(stack: LocalStack, document: dict[str, Any]) -> str:
-    """POST a signed delivery that must be queued; return its investigation ID."""
-    status, answer, _ = post(stack.webhook_url, document)
-    assert (status, answer.get("status")) == (202, "queued"), answer
-    return investigation_id_for(str(answer["request_id"]))
 
 
 def wait_drained(stack: LocalStack, timeout: float = 30.0) -> None:

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 
+from fstriage.core.report import investigation_id_for
 from fstriage.core.watch import WatchedSegment, period_end, scheduled_request
-from fstriage_cli.local import LocalConfig, LocalStack
-from tests.support.local_stack import require_local_stack, wait_for_report
+from fstriage_cli.local import LocalStack
+from tests.support.local_stack import started_stack, wait_for_report
 from tests.support.schemas import REPORT_SCHEMA
 
 pytestmark = pytest.mark.e2e
@@ -26,16 +27,12 @@ REPORT_TIMEOUT = 90.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    require_local_stack()
-    work = tmp_path_factory.mktemp("local-watch")
-    config = LocalConfig(
-        port=0,
-        reports_dir=work / "reports",
-        log_dir=work / "logs",
+    with started_stack(
+        tmp_path_factory,
+        "local-watch",
         parameters={"WatchedSegments": SEGMENT},
         function_env={"InvestigatorFunction": {"EXPORT_POLL_DELAY_SECONDS": "1"}},
-    )
-    with LocalStack(config) as running:
+    ) as running:
         yield running
 
 
@@ -44,7 +41,7 @@ def test_a_watched_segment_is_investigated_when_its_tick_arrives(stack: LocalSta
     midnight = period_end(datetime.now(UTC), WatchedSegment(SEGMENT).period)
     org_id = stack.config.org_id
     expected = scheduled_request(WatchedSegment(SEGMENT), midnight, org_id=org_id, received_at=midnight)
-    investigation_id = "inv_" + expected.request_id.removeprefix("req_")
+    investigation_id = investigation_id_for(expected.request_id)
 
     stack.tick(midnight)
     collected = wait_for_report(stack, investigation_id, REPORT_TIMEOUT)

@@ -28,9 +28,9 @@ import pytest
 
 from fstriage.core.report import investigation_id_for
 from fstriage.core.signature import sign
-from fstriage_cli.local import CollectedReport, LocalConfig, LocalStack
+from fstriage_cli.local import CollectedReport, LocalStack
 from fstriage_cli.samples.values import FULLSTORY_STREAM_IP, TEST_ORG_ID
-from tests.support.local_stack import require_local_stack
+from tests.support.local_stack import started_stack
 
 PROFILE = os.environ.get("FSTRIAGE_RELIABILITY_PROFILE", "fast").strip().lower() or "fast"
 FULL = PROFILE == "full"
@@ -171,12 +171,9 @@ class Driver:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    require_local_stack()
-    work = tmp_path_factory.mktemp("reliability-stack")
-    config = LocalConfig(
-        port=0,
-        reports_dir=work / "reports",
-        log_dir=work / "logs",
+    with started_stack(
+        tmp_path_factory,
+        "reliability-stack",
         signing_secret=CANARY_SIGNING_SECRET,
         stream_token=CANARY_STREAM_TOKEN,
         fullstory_api_key=CANARY_API_KEY,
@@ -188,8 +185,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             WEBHOOK: {"DEDUPE_WINDOW_SECONDS": str(DEDUPE_WINDOW_SECONDS)},
             INVESTIGATOR: {"EXPORT_POLL_DELAY_SECONDS": str(EXPORT_POLL_DELAY)},
         },
-    )
-    with LocalStack(config) as running:
+    ) as running:
         _capture_bus(running)
         yield running
 
