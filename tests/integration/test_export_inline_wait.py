@@ -6,13 +6,8 @@ with the budget at 0 (the behaviour before in-process polling)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
-
-from fstriage.adapters import aws
-from fstriage_cli.sandbox import FullstorySandbox
+from tests.integration import test_investigator_handler as base
 from tests.integration.test_investigator_handler import (
     COMPLETED,
     EXPORT_RESULTS,
@@ -22,29 +17,17 @@ from tests.integration.test_investigator_handler import (
     checkout_errors,
     exported_sessions,
     request_of,
-    running_sandbox,  # noqa: F401 - a fixture this module's fixtures use
-    sandbox,  # noqa: F401 - a fixture
     segment_alert,
+    sent_messages,
     webhook,
 )
-from tests.support.aws import investigator_stack
+
+# That module's fixtures, used here by name: the sandbox (module-scoped), its reset, and the rig.
+running_sandbox = base.running_sandbox
+sandbox = base.sandbox
+rig = base.rig
 
 READY_AFTER_SECONDS = 1.5  # short, so the test stays quick; the benchmark measures 2, 10 and 60 s
-
-
-@pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch, sandbox: FullstorySandbox) -> Iterator[Rig]:  # noqa: F811
-    with investigator_stack(monkeypatch) as stack:
-        yield Rig(stack, sandbox, monkeypatch)
-
-
-def sent_messages() -> list[dict[str, Any]]:
-    """Every SendMessage the investigator makes from now on (a re-queued export poll)."""
-    sent: list[dict[str, Any]] = []
-    aws.client("sqs").meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
-    )
-    return sent
 
 
 def test_an_export_ready_within_the_budget_is_reported_by_the_first_invocation(rig: Rig) -> None:

@@ -45,15 +45,20 @@ from fstriage.core.request import Continuation, InvestigationRequest, parse_isof
 from fstriage.core.signature import sign
 from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import FakeKeys, FakeLambdaContext, MemoryLedger, MemoryQueue
-from fstriage_cli.samples.values import FULLSTORY_STREAM_IP, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
+from fstriage_cli.samples.values import (
+    ACCOUNT_ID,
+    FULLSTORY_STREAM_IP,
+    REGION,
+    TEST_SIGNING_SECRET,
+    TEST_STREAM_TOKEN,
+)
 from fstriage_cli.sandbox import FullstorySandbox, SandboxSession, views
 from fstriage_cli.sandbox.generator import CHECKOUT_ERRORS
 from fstriage_cli.sandbox.model import SandboxSegment
 from tests.support.aws import (
-    ACCOUNT_ID,
     DEFAULT_API_KEY,
+    INVESTIGATOR_APP,
     MAX_RECEIVE_COUNT,
-    REGION,
     REPO_ROOT,
     InvestigatorStack,
     investigator_stack,
@@ -99,7 +104,7 @@ class Rig:
             "EXPORT_INLINE_WAIT_SECONDS": "0",
         }
         settings.update(overrides)
-        module = self.stack.load_investigator_handler(self.monkeypatch, **settings)
+        module = self.stack.load_investigator_handler(self.monkeypatch, INVESTIGATOR_APP, **settings)
 
         def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -157,6 +162,16 @@ class Rig:
         for note in report["notes"]:
             assert f"- {note}" in markdown
         return report, markdown
+
+
+def sent_messages() -> list[dict[str, Any]]:
+    """Every SendMessage the investigator makes from now on (a re-queued export poll); call it after
+    `Rig.handler`, which loads the investigator afresh."""
+    sent: list[dict[str, Any]] = []
+    aws.client("sqs").meta.events.register(
+        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
+    )
+    return sent
 
 
 def invoke(
@@ -385,10 +400,7 @@ def test_pending_export_requeues_a_delayed_continuation_and_the_continuation_fin
     message = webhook(segment_alert(segment), rig.sandbox)
     rig.queue(message)
     handler = rig.handler(EXPORT_POLL_DELAY_SECONDS="30")
-    sent: list[dict[str, Any]] = []
-    aws.client("sqs").meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
-    )
+    sent = sent_messages()
 
     _, response = rig.deliver(handler)
 

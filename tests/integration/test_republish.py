@@ -8,7 +8,6 @@ consumes them from moto's SQS and puts events on moto's EventBridge, where a rul
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +20,10 @@ from fstriage.core.intake import Intake, IntakePolicy
 from fstriage.core.ports import SigningKeys
 from fstriage.core.republish import CUSTOM_EVENT_DETAIL_TYPE, STREAM_DETAIL_TYPE
 from fstriage.core.signature import sign
+from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import FakeKeys, MemoryLedger, MemoryQueue
 from fstriage_cli.samples.values import TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
-from fstriage_cli.sandbox import FullstorySandbox
+from tests.integration import test_investigator_handler as base
 from tests.integration.test_investigator_handler import (
     ANCHOR,
     COMPLETED,
@@ -32,18 +32,14 @@ from tests.integration.test_investigator_handler import (
     emf_metrics,
     invoke,
     newest,
-    payloads,
-    running_sandbox,  # noqa: F401 - a fixture
-    sandbox,  # noqa: F401 - a fixture
     webhook,
 )
-from tests.support.aws import MAX_RECEIVE_COUNT, investigator_stack
+from tests.support.aws import MAX_RECEIVE_COUNT
 
-
-@pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch, sandbox: FullstorySandbox) -> Iterator[Rig]:  # noqa: F811
-    with investigator_stack(monkeypatch) as stack:
-        yield Rig(stack, sandbox, monkeypatch)
+# That module's fixtures, used here by name: the sandbox (module-scoped), its reset, and the rig.
+running_sandbox = base.running_sandbox
+sandbox = base.sandbox
+rig = base.rig
 
 
 def republished_events(rig: Rig, detail_type: str = CUSTOM_EVENT_DETAIL_TYPE) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from fstriage.settings import InvestigatorSettings
 from fstriage_cli.local.command import config_from, parser
 from fstriage_cli.local.config import WRITE_BACK_PARAMETER
 from fstriage_cli.sandbox import FullstorySandbox, WrittenEvent
+from tests.integration import test_investigator_handler as base
 from tests.integration.test_investigator_handler import (
     Rig,
     covered_by_session_trigger,
@@ -33,11 +34,13 @@ from tests.integration.test_investigator_handler import (
     metric_alert,
     newest,
     request_of,
-    running_sandbox,  # noqa: F401 - a fixture this module's fixtures use
-    sandbox,  # noqa: F401 - a fixture
     webhook,
 )
-from tests.support.aws import investigator_stack
+
+# That module's fixtures, used here by name: the sandbox (module-scoped), its reset, and the rig.
+running_sandbox = base.running_sandbox
+sandbox = base.sandbox
+rig = base.rig
 
 CREATE_EVENT = "POST /v2/events"
 API_KEY = "na1.sandbox-test-key/SANDBOX"
@@ -45,20 +48,14 @@ ON = {"WRITE_BACK_TO_FULLSTORY": "true"}
 
 
 @pytest.fixture
-def rig(monkeypatch: pytest.MonkeyPatch, sandbox: FullstorySandbox) -> Iterator[Rig]:  # noqa: F811
-    with investigator_stack(monkeypatch) as stack:
-        yield Rig(stack, sandbox, monkeypatch)
-
-
-@pytest.fixture
-def client(sandbox: FullstorySandbox) -> Iterator[FullstoryClient]:  # noqa: F811
+def client(sandbox: FullstorySandbox) -> Iterator[FullstoryClient]:
     sleeps: list[float] = []
     fast = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02)
     with FullstoryClient(API_KEY, base_url=sandbox.base_url, retry=fast, sleep=sleeps.append) as made:
         yield made
 
 
-def a_session(sandbox: FullstorySandbox) -> str:  # noqa: F811
+def a_session(sandbox: FullstorySandbox) -> str:
     return sandbox.data.sessions[0].api_id
 
 
@@ -82,7 +79,7 @@ def post(base_url: str, body: Any, *, key: str | None = None) -> tuple[int, dict
 
 def test_create_event_posts_the_documented_body_with_its_idempotency_key(
     client: FullstoryClient,
-    sandbox: FullstorySandbox,  # noqa: F811
+    sandbox: FullstorySandbox,
 ) -> None:
     session = a_session(sandbox)
 
@@ -123,7 +120,7 @@ def test_create_event_posts_the_documented_body_with_its_idempotency_key(
 
 def test_create_event_takes_any_session_id_form_and_a_user_without_a_session(
     client: FullstoryClient,
-    sandbox: FullstorySandbox,  # noqa: F811
+    sandbox: FullstorySandbox,
 ) -> None:
     session = sandbox.data.sessions[0]
     client.create_event("by url", idempotency_key="k-url", session_id=sandbox.data.replay_url(session))
@@ -151,7 +148,7 @@ def test_create_event_refuses_what_it_cannot_send(client: FullstoryClient, kwarg
 
 def test_a_write_is_retried_on_429_and_5xx_with_the_same_key_and_creates_one_event(
     client: FullstoryClient,
-    sandbox: FullstorySandbox,  # noqa: F811
+    sandbox: FullstorySandbox,
 ) -> None:
     sandbox.faults.update(rate_limit_count=1, server_error_count=1, retry_after=0, path_filter="/v2/events")
 
@@ -170,7 +167,7 @@ def test_a_write_is_retried_on_429_and_5xx_with_the_same_key_and_creates_one_eve
 )
 def test_a_refused_write_raises_once_and_counts_no_write(
     client: FullstoryClient,
-    sandbox: FullstorySandbox,  # noqa: F811
+    sandbox: FullstorySandbox,
     switch: str,
     error: type[Exception],
     status: int,
@@ -190,7 +187,7 @@ def test_a_refused_write_raises_once_and_counts_no_write(
 # The sandbox's POST /v2/events
 
 
-def test_the_same_key_gets_the_first_answer_and_creates_nothing_new(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_the_same_key_gets_the_first_answer_and_creates_nothing_new(sandbox: FullstorySandbox) -> None:
     body = {"name": "x", "session": {"id": a_session(sandbox)}}
 
     assert post(sandbox.base_url, body, key="same")[0] == 200
@@ -206,7 +203,7 @@ def test_the_same_key_gets_the_first_answer_and_creates_nothing_new(sandbox: Ful
     assert len(sandbox.written_events) == 3  # without a key, every request creates one
 
 
-def test_a_refusal_kept_for_a_key_is_answered_again(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_a_refusal_kept_for_a_key_is_answered_again(sandbox: FullstorySandbox) -> None:
     status, _ = post(sandbox.base_url, {"session": {"id": a_session(sandbox)}}, key="no-name")
     assert status == 400
     # Fullstory keeps the endpoint's answer for a key, refusals included.
@@ -214,7 +211,7 @@ def test_a_refusal_kept_for_a_key_is_answered_again(sandbox: FullstorySandbox) -
     assert sandbox.written_events == []
 
 
-def test_switch_refusals_are_not_kept_for_the_key(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_switch_refusals_are_not_kept_for_the_key(sandbox: FullstorySandbox) -> None:
     body = {"name": "x", "session": {"id": a_session(sandbox)}}
     sandbox.faults.update(events_forbidden=True)
     assert post(sandbox.base_url, body, key="k")[0] == 403
@@ -246,7 +243,7 @@ def test_switch_refusals_are_not_kept_for_the_key(sandbox: FullstorySandbox) -> 
     ],
 )
 def test_a_body_fullstory_would_refuse_is_answered_400(
-    sandbox: FullstorySandbox,  # noqa: F811
+    sandbox: FullstorySandbox,
     body: Any,
     code: str,
 ) -> None:
@@ -256,13 +253,13 @@ def test_a_body_fullstory_would_refuse_is_answered_400(
     assert sandbox.written_events == []
 
 
-def test_an_unknown_session_gets_an_event_without_a_session(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_an_unknown_session_gets_an_event_without_a_session(sandbox: FullstorySandbox) -> None:
     assert post(sandbox.base_url, {"name": "x", "session": {"id": "123:456"}})[0] == 200
     [written] = sandbox.written_events
     assert (written.session_id, written.session_known) == ("123:456", False)
 
 
-def test_a_standard_key_may_write(sandbox: FullstorySandbox) -> None:  # noqa: F811
+def test_a_standard_key_may_write(sandbox: FullstorySandbox) -> None:
     sandbox.faults.update(role="USER")
     assert post(sandbox.base_url, {"name": "x", "session": {"id": a_session(sandbox)}})[0] == 200
 
