@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 _DROPPED_PREFIXES = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "FULLSTORY_", "FSTRIAGE_", "UV_PROJECT")
 
 
+def _user_env() -> dict[str, str]:
+    """This process's environment without what a user's would not have (`_DROPPED_PREFIXES`)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+
+
 @dataclass(frozen=True)
 class Dist:
     wheel: Path
@@ -44,23 +49,14 @@ class Installed:
         return self.venv / "bin" / "fstriage"
 
     def env(self, **extra: str) -> dict[str, str]:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+        environment = _user_env()
         environment["PATH"] = os.pathsep.join([str(self.venv / "bin"), "/usr/local/bin:/usr/bin:/bin"])
         environment["XDG_STATE_HOME"] = str(self.cwd / "state")  # never the user's ~/.local/state
         environment.update(extra)
         return environment
 
     def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # noqa: S603 -- the venv's own console script, fixed arguments
-            [str(self.fstriage), *args],
-            cwd=self.cwd,
-            env=self.env(**env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_tool([str(self.fstriage), *args], cwd=self.cwd, env=self.env(**env), timeout=timeout)
 
     def samples_dir(self) -> Path:
         """Where the installed package finds its `events/` samples."""
@@ -108,8 +104,7 @@ def python313() -> Path:
 
 def _uv_run(*args: str, cwd: Path) -> None:
     # --no-config: the checkout's [tool.uv] settings must not shape a user's install.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
-    finished = run_tool([str(uv()), *args], cwd=cwd, env=environment)
+    finished = run_tool([str(uv()), *args], cwd=cwd, env=_user_env())
     if finished.returncode != 0:
         pytest.fail(f"uv {' '.join(args)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
 
@@ -134,23 +129,26 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     return Dist(wheels[0], sdists[0])
 
 
-def run_tool(command: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run uv, uvx or pipx as a user would: no stdin, output captured, the exit code left to the caller."""
-    return subprocess.run(  # noqa: S603 -- our own uv or pipx, fixed arguments
+def run_tool(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run uv, uvx, pipx or the installed `fstriage` as a user would: no stdin, output captured, the exit
+    code left to the caller."""
+    return subprocess.run(  # noqa: S603 -- our own uv, pipx or console script, fixed arguments
         command,
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
 
 
 def tool_env(home: Path) -> dict[str, str]:
     """A user's environment for pipx and uvx: their homes under `home`, uv (pipx's backend) on PATH."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+    environment = _user_env()
     environment.update(
         PIPX_HOME=str(home / "pipx"),
         PIPX_BIN_DIR=str(home / "bin"),

@@ -211,13 +211,7 @@ class _McpProcess:
         self._next_id += 1
         self._send({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._answers.get(timeout=1)
-            except queue.Empty:
-                if self._process.poll() is not None:
-                    break
-                continue
+        while (line := _next_line(self._answers, self._process, deadline)) is not None:
             answer: dict[str, Any] = json.loads(line)  # stdout carries the protocol alone
             if answer.get("id") == self._next_id:
                 return answer
@@ -232,9 +226,23 @@ class _McpProcess:
         self._process.stdin.flush()
 
 
-def _pump(stream: IO[str], put: Callable[[str], None]) -> None:
+def _pump(stream: IO[str], *sinks: Callable[[str], None]) -> None:
+    """Each line of `stream`, without its newline, to every sink in turn."""
     for line in stream:
-        put(line.rstrip("\n"))
+        for sink in sinks:
+            sink(line.rstrip("\n"))
+
+
+def _next_line(lines: queue.Queue[str], process: subprocess.Popen[str], deadline: float) -> str | None:
+    """The next line the process wrote, or None once `deadline` (monotonic) passes or the process has
+    exited with no line left."""
+    while time.monotonic() < deadline:
+        try:
+            return lines.get(timeout=1)
+        except queue.Empty:
+            if process.poll() is not None:
+                return None
+    return None
 
 
 def test_local_without_the_extra_exits_2_and_names_the_wheel_with_the_extra(
@@ -274,7 +282,8 @@ def test_local_with_the_extra_runs_the_packaged_stack_from_alert_to_report(with_
     )
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
-    reader = threading.Thread(target=_read_lines, args=(stack, lines, output), daemon=True)
+    assert stack.stdout is not None
+    reader = threading.Thread(target=_pump, args=(stack.stdout, output.append, lines.put), daemon=True)
     reader.start()
     try:
         url = _wait_for_webhook_url(stack, lines, output, timeout=120)
@@ -305,24 +314,11 @@ def test_local_with_the_extra_runs_the_packaged_stack_from_alert_to_report(with_
     assert _processes_of(with_local.venv) == [], "the stack left processes of the venv running"
 
 
-def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str], output: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        output.append(line.rstrip("\n"))
-        lines.put(line.rstrip("\n"))
-
-
 def _wait_for_webhook_url(
     process: subprocess.Popen[str], lines: queue.Queue[str], output: list[str], timeout: float
 ) -> str:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            if process.poll() is not None:
-                break
-            continue
+    while (line := _next_line(lines, process, deadline)) is not None:
         if line.startswith(READY_PREFIX):
             return line.removeprefix(READY_PREFIX).strip()
     pytest.fail("fstriage local did not get ready:\n" + "\n".join(output[-30:]))
