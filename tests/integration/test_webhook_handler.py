@@ -23,11 +23,9 @@ from fstriage_cli.samples import payloads
 from fstriage_cli.samples.fakes import FakeLambdaContext
 from fstriage_cli.samples.values import TEST_ORG_ID, TEST_SIGNING_SECRET, TEST_STREAM_TOKEN
 from tests.support.aws import WEBHOOK_SERVICE, apply_env, import_entry_point, without_gc_pauses
+from tests.support.schemas import REQUEST_SCHEMA
 
 ROOT = Path(__file__).parents[2]
-REQUEST_SCHEMA = json.loads(
-    (ROOT / "layers/fstriage/fstriage/schemas/investigation-request.schema.json").read_text()
-)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -21,14 +20,10 @@ from fstriage.core.republish import (
 )
 from fstriage.settings import CustomEventSelection
 from fstriage_cli.samples import payloads
+from tests.support.schemas import REPUBLISHED_EVENT_SCHEMA
 
 RECEIVED = datetime(2026, 11, 1, 0, 0, 5, tzinfo=UTC)
 APP = "https://app.fullstory.com"
-SCHEMA = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "layers/fstriage/fstriage/schemas/republished-event.schema.json"
-    ).read_text()
-)
 
 
 def test_suffixes_type_values_and_leave_the_names() -> None:
@@ -120,7 +115,7 @@ def test_a_custom_event_becomes_a_typed_detail() -> None:
     event = republished(request, investigated=True, app_base_url=APP)
 
     assert event is not None and event.detail_type == CUSTOM_EVENT_DETAIL_TYPE
-    jsonschema.validate(event.detail, SCHEMA)
+    jsonschema.validate(event.detail, REPUBLISHED_EVENT_SCHEMA)
     assert event.detail == {
         "schema_version": 1,
         "delivery_id": request.request_id,
@@ -146,7 +141,7 @@ def test_a_stream_becomes_a_stream_detail_with_its_context_and_uid() -> None:
     event = republished(request, investigated=True, app_base_url=APP)
 
     assert event is not None and event.detail_type == STREAM_DETAIL_TYPE
-    jsonschema.validate(event.detail, SCHEMA)
+    jsonschema.validate(event.detail, REPUBLISHED_EVENT_SCHEMA)
     assert event.detail["name"] == "Signup form errors"
     assert event.detail["uid"] == "user-001"
     assert event.detail["page_url"] == "https://x.test/a"

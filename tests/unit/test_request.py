@@ -1,6 +1,5 @@
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -9,12 +8,8 @@ from fstriage.core.errors import PayloadError
 from fstriage.core.payloads import Investigate, interpret_system_event
 from fstriage.core.request import Continuation, InvestigationRequest, Origin, build_request
 from fstriage_cli.samples import payloads
+from tests.support.schemas import REQUEST_SCHEMA
 
-SCHEMA = json.loads(
-    (
-        Path(__file__).parents[2] / "layers/fstriage/fstriage/schemas/investigation-request.schema.json"
-    ).read_text()
-)
 ORIGIN = Origin(
     org_id="o-TEST-na1",
     delivery_key="sig:" + "a" * 64,
@@ -40,7 +35,7 @@ def request_for(document: dict[str, object], origin: Origin = ORIGIN) -> Investi
 def test_requests_validate_against_the_schema_and_round_trip(document: dict[str, object]) -> None:
     request = request_for(document)
     message = json.loads(request.to_json())
-    jsonschema.validate(message, SCHEMA)
+    jsonschema.validate(message, REQUEST_SCHEMA)
     assert InvestigationRequest.from_message(message) == request
 
 
@@ -55,7 +50,7 @@ def test_request_id_is_stable_across_deliveries_and_depends_on_content() -> None
     assert request_for(payloads.note_created(), other_delivery).request_id == first.request_id
     assert request_for(payloads.custom_event()).request_id != first.request_id
     changed = payloads.custom_event()
-    changed["data"]["name"] = "Another event"  # type: ignore[index]
+    changed["data"]["name"] = "Another event"
     assert request_for(changed).request_id != request_for(payloads.custom_event()).request_id
 
 
@@ -81,7 +76,7 @@ def test_a_continuation_survives_the_queue_and_validates() -> None:
         Continuation(segment_id="seg", operation_id="op-1", polls=2, started_at="2026-11-01T00:00:00.000Z")
     )
     message = json.loads(request.to_json())
-    jsonschema.validate(message, SCHEMA)
+    jsonschema.validate(message, REQUEST_SCHEMA)
     restored = InvestigationRequest.from_json(request.to_json())
     assert restored == request
     assert restored.continuation is not None
