@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from fstriage import investigator_app
 from fstriage.core.investigation import Investigation, invalid_request
 from fstriage.core.jsonlimits import json_safe
-from fstriage.core.report import build_report, render_markdown
+from fstriage.core.report import build_report, investigation_id_for, render_markdown
 from fstriage.core.request import InvestigationRequest
 from fstriage.core.request_checks import presentable, request_problems
 from fstriage.settings import InvestigatorSettings
@@ -137,7 +137,7 @@ def test_a_record_failing_in_a_batch_that_succeeds_leaves_one_line_naming_it(
     assert set(line) >= FAILURE_FIELDS
     assert line["message_id"] == failing_id
     assert line["request_id"] == request_of(failing).request_id
-    assert line["investigation_id"] == "inv_" + line["request_id"].removeprefix("req_")
+    assert line["investigation_id"] == investigation_id_for(line["request_id"])
     assert (line["attempt"], line["retried"], line["outcome"]) == (1, True, "retry")
     metrics = emf_metrics(out)
     assert (metrics["InvestigationFailed"], metrics["InvestigationRetried"]) == (1, 1)

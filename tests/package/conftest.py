@@ -103,7 +103,6 @@ def python313() -> Path:
 
 
 def _uv_run(*args: str, cwd: Path) -> None:
-    # --no-config: the checkout's [tool.uv] settings must not shape a user's install.
     finished = run_tool([str(uv()), *args], cwd=cwd, env=_user_env())
     if finished.returncode != 0:
         pytest.fail(f"uv {' '.join(args)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
